@@ -1,0 +1,39 @@
+"""Install llmvision: ``pip install -e .`` (add ``[dev]`` for the test tools).
+
+Versions are pinned to a set that installs together without a compile step on current
+Python (no mmdet, no compiled mmcv: see README "Why no mmdet").
+"""
+from setuptools import find_packages, setup
+
+INSTALL_REQUIRES = [
+    'torch==2.14.1',
+    'torchvision==0.29.1',
+    'mmengine==0.10.7',
+    'mmcv-lite==2.2.0',
+    'transformers==5.18.0',
+    'peft==0.21.0',
+    'timm==1.0.31',
+    'tokenizers',
+    'safetensors',
+    'nltk',
+    'numpy',
+    'scipy',
+    'pycocotools',
+    'lvis==0.5.3',
+    'faster-coco-eval==1.8.0',
+    'opencv-python-headless',
+    'pillow',
+    'scikit-image',
+    'deepspeed==0.19.8',
+    'tqdm',
+]
+
+setup(
+    name='llmvision',
+    version='0.1.0',
+    description='Config-driven training of LLM-for-vision methods on MMEngine',
+    packages=find_packages(include=['llmvision', 'llmvision.*']),
+    python_requires='>=3.10',
+    install_requires=INSTALL_REQUIRES,
+    extras_require={'dev': ['pytest', 'pytest-timeout']},
+)
