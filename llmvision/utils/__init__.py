@@ -1,0 +1,3 @@
+from .private_rng import PrivateRNG
+
+__all__ = ['PrivateRNG']

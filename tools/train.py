@@ -1,0 +1,63 @@
+"""Train a model from a config.
+
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [auto|PATH]] [--amp [fp16|bf16]]
+                                 [--deepspeed zero2|zero3|PATH.json] [--auto-scale-lr] [--no-validate]
+                                 [--cfg-options k=v ...] [--launcher none|pytorch|slurm|mpi]
+
+``bash dist_train.sh CONFIG GPUS [args]`` runs the same script under torchrun.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+import llmvision  # noqa: E402,F401  (mmengine compatibility patches)
+from llmvision.engine.launch import build_runner, load_config  # noqa: E402
+from llmvision.engine.train_args import merge_train_args  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Train a model')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument(
+        '--resume', nargs='?', type=str, const='auto',
+        help='resume from the given checkpoint, or from the latest one in the work dir when '
+        'no path (or "auto") is given')
+    parser.add_argument(
+        '--amp', nargs='?', const='fp16', choices=['fp16', 'bf16'],
+        help='mixed precision: fp16 (AmpOptimWrapper with a grad scaler, GPU only) or bf16 '
+        '(BF16OptimWrapper: autocast, no scaler; works with bf16 weights and on CPU)')
+    parser.add_argument(
+        '--deepspeed', help='train with DeepSpeed through FlexibleRunner: zero2, zero3, or a '
+        'DeepSpeed json config file')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help='scale the lr by total batch size / auto_scale_lr.base_batch_size')
+    parser.add_argument('--no-validate', action='store_true',
+                        help='do not evaluate checkpoints during training')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config settings, key=value pairs (xxx=yyy or key.sub=[a,b])')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
+                        help='job launcher')
+    # torchrun >= 2.0 passes --local-rank; older launchers pass --local_rank
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = load_config(args.config, args.cfg_options)
+    cfg = merge_train_args(cfg, args)
+    runner = build_runner(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
