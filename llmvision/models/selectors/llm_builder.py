@@ -1,0 +1,48 @@
+"""Build third-party (transformers / peft) objects from pure-Python config dicts.
+
+``dict(type=AutoModelForCausalLM.from_pretrained, pretrained_model_name_or_path='checkpoints/x')``
+calls the callable with the other keys; nested dicts that carry a ``type`` are built first, so a
+tiny test model is ``dict(type=causal_lm_from_config, config=dict(type=Qwen2Config, ...))``.
+"""
+import os
+
+from llmvision.registry import MODELS, TASK_UTILS
+
+
+def build_object(cfg):
+    """Build ``cfg`` (a dict with a callable or registered-name ``type``); other values pass through."""
+    if not isinstance(cfg, dict) or 'type' not in cfg:
+        return cfg
+    cfg = dict(cfg)
+    fn = cfg.pop('type')
+    kwargs = {k: build_object(v) for k, v in cfg.items()}
+    if isinstance(fn, str):
+        for registry in (MODELS, TASK_UTILS):
+            if registry.get(fn) is not None:
+                return registry.build(dict(type=fn, **kwargs))
+        raise KeyError(f'{fn!r} is not registered in MODELS or TASK_UTILS')
+    if not callable(fn):
+        raise TypeError(f'config "type" must be callable or a registered name, got {fn!r}')
+    path = kwargs.get('pretrained_model_name_or_path')
+    if isinstance(path, str) and getattr(fn, '__name__', '') == 'from_pretrained' \
+            and not os.path.isdir(path):
+        raise FileNotFoundError(
+            f'{getattr(fn, "__qualname__", fn)}: local path {path!r} does not exist. llmvision is '
+            'offline: download the model yourself and put it at that path (or change the config).')
+    return fn(**kwargs)
+
+
+def causal_lm_from_config(config, dtype=None, seed=None):
+    """Randomly initialised ``AutoModelForCausalLM`` from a transformers config (tests, tiny runs).
+
+    Args:
+        config: a ``PretrainedConfig`` (or a dict built into one by :func:`build_object`).
+        dtype: optional torch dtype of the parameters.
+        seed: optional ``torch.manual_seed`` before initialisation (reproducible weights).
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+    if seed is not None:
+        torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(config)
+    return model if dtype is None else model.to(dtype)
