@@ -1,0 +1,11 @@
+"""LLM captioner (LLMDet co-training): projectors, image/region visual tokens, chat prompts, peft LoRA,
+optional deformable cross-attention adapters inside the LLM."""
+from .caption_prompt import IGNORE_INDEX, CaptionPrompt
+from .image_tokens import ImageTokenizer, grid_cell_boxes
+from .llm_captioner import LLMCaptioner
+from .projector import VisualProjector
+from .region_cross_attn import RegionCrossAttentionAdapter, RegionCrossAttentionBlock
+from .sine_embedding import box_sine_embedding
+
+__all__ = ['LLMCaptioner', 'CaptionPrompt', 'IGNORE_INDEX', 'ImageTokenizer', 'grid_cell_boxes',
+           'VisualProjector', 'RegionCrossAttentionAdapter', 'RegionCrossAttentionBlock', 'box_sine_embedding']

@@ -1,0 +1,97 @@
+"""Chat-template prompts with a visual placeholder, answer-only labels and length limits."""
+from typing import List, Sequence, Tuple
+
+import torch
+
+IGNORE_INDEX = -100
+_SENTINEL = '\u2063CAPTION\u2063'
+
+
+class CaptionPrompt:
+    """One fixed instruction (``"Describe the image in detail."``) rendered by the tokenizer's chat template.
+
+    The user turn is ``placeholder + "\\n" + prompt``; the rendered prompt is split at the placeholder into
+    ``before_ids`` and ``after_ids`` (token ids, computed once). A training sequence is
+    ``before_ids + [pad] * num_visual + after_ids + answer_ids`` where the ``num_visual`` placeholder
+    positions get the visual token embeddings and ``answer_ids`` is the assistant turn as the template
+    renders it (caption plus end-of-turn tokens). Labels are ``-100`` everywhere except ``answer_ids``.
+
+    Args:
+        tokenizer: a HF tokenizer with a ``chat_template``.
+        prompt: the instruction text.
+        max_answer_len: longest answer (assistant turn) in tokens; longer ones are cut and reported.
+        placeholder: the text marking where the visual tokens go (must not occur in ``prompt``).
+    """
+
+    def __init__(self, tokenizer, prompt: str, max_answer_len: int, placeholder: str = '<image>'):
+        if not getattr(tokenizer, 'chat_template', None):
+            raise ValueError(f'tokenizer {type(tokenizer).__name__} ({getattr(tokenizer, "name_or_path", "")!r}) '
+                             'has no chat_template; the captioner needs one to build prompts')
+        if max_answer_len < 1:
+            raise ValueError(f'max_answer_len must be >= 1, got {max_answer_len}')
+        if placeholder in prompt:
+            raise ValueError(f'placeholder {placeholder!r} must not occur in the prompt {prompt!r}')
+        self.tokenizer = tokenizer
+        self.prompt = prompt
+        self.max_answer_len = int(max_answer_len)
+        user = [{'role': 'user', 'content': f'{placeholder}\n{prompt}'}]
+        prefix = tokenizer.apply_chat_template(user, tokenize=False, add_generation_prompt=True)
+        if prefix.count(placeholder) != 1:
+            raise ValueError(f'chat template rendered the placeholder {placeholder!r} '
+                             f'{prefix.count(placeholder)} times (expected once): {prefix!r}')
+        full = tokenizer.apply_chat_template(user + [{'role': 'assistant', 'content': _SENTINEL}],
+                                             tokenize=False)
+        if not full.startswith(prefix) or _SENTINEL not in full[len(prefix):]:
+            raise ValueError('chat template: the rendered assistant turn does not extend the generation '
+                             f'prompt; prompt={prefix!r} full={full!r}')
+        before, after = prefix.split(placeholder)
+        self.before_ids = self._encode(before)
+        self.after_ids = self._encode(after)
+        self.answer_head, self.answer_tail = full[len(prefix):].split(_SENTINEL)
+        tail_ids = self._encode(self.answer_tail)
+        stops = {tid for tid in (tail_ids[:1] + [tokenizer.eos_token_id]) if tid is not None}
+        self.stop_ids: Tuple[int, ...] = tuple(sorted(stops))
+        pad = tokenizer.pad_token_id
+        self.pad_id = int(pad if pad is not None else (tokenizer.eos_token_id or 0))
+
+    def _encode(self, text: str) -> List[int]:
+        return list(self.tokenizer(text, add_special_tokens=False)['input_ids']) if text else []
+
+    def encode_answer(self, caption: str) -> Tuple[List[int], bool]:
+        """Token ids of the assistant turn for ``caption`` -> ``(ids, truncated)`` (ids cut to max_answer_len)."""
+        ids = self._encode(self.answer_head + caption + self.answer_tail)
+        truncated = len(ids) > self.max_answer_len
+        return ids[:self.max_answer_len], truncated
+
+    def num_prefix_tokens(self, num_visual: int) -> int:
+        """Length of ``before + visual + after``."""
+        return len(self.before_ids) + num_visual + len(self.after_ids)
+
+    def build_batch(self, answers: Sequence[Sequence[int]], num_visual: int,
+                    device=None) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+        """Right-padded batch for teacher forcing.
+
+        Args:
+            answers: per sequence, answer token ids (may be empty for a generation prompt).
+            num_visual: visual tokens per sequence.
+
+        Returns:
+            ``input_ids [N, T]`` (visual positions hold ``pad_id``), ``labels [N, T]`` (-100 except answers),
+            ``attention_mask [N, T]`` (bool), and ``visual_start`` (index of the first visual position).
+        """
+        prefix = self.before_ids + [self.pad_id] * num_visual + self.after_ids
+        total = len(prefix) + max((len(a) for a in answers), default=0)
+        n = len(answers)
+        input_ids = torch.full((n, total), self.pad_id, dtype=torch.long)
+        labels = torch.full((n, total), IGNORE_INDEX, dtype=torch.long)
+        attention_mask = torch.zeros((n, total), dtype=torch.bool)
+        prefix_t = torch.tensor(prefix, dtype=torch.long)
+        for i, ans in enumerate(answers):
+            length = len(prefix) + len(ans)
+            input_ids[i, :len(prefix)] = prefix_t
+            if ans:
+                ans_t = torch.tensor(list(ans), dtype=torch.long)
+                input_ids[i, len(prefix):length] = ans_t
+                labels[i, len(prefix):length] = ans_t
+            attention_mask[i, :length] = True
+        return (input_ids.to(device), labels.to(device), attention_mask.to(device), len(self.before_ids))

@@ -1,0 +1,402 @@
+"""LLM captioner for LLMDet co-training: image-level and region-level caption losses on detector features.
+
+The detector hands over its encoder memory maps and the matched last-layer queries; the captioner turns
+them into visual tokens, places them in a chat-template prompt, and trains a frozen causal LM with LoRA
+to produce the image's long caption and each region's phrase (cross-entropy on answer tokens only).
+"""
+from typing import Dict, List, Optional, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.logging import print_log
+from mmengine.model import BaseModule
+
+from llmvision.registry import MODELS
+from llmvision.structures.boxes import cxcywh_to_xyxy
+from .caption_prompt import IGNORE_INDEX, CaptionPrompt
+from .image_tokens import ImageTokenizer
+from .projector import VisualProjector
+from .region_cross_attn import CONTEXT_KWARG, RegionCrossAttentionAdapter
+
+COUNTER_KEYS = ('image_caption_missing', 'image_caption_truncated', 'region_caption_truncated',
+                'regions_dropped', 'images_without_regions')
+
+
+def _build_from_cfg(cfg, what: str):
+    """``dict(type=callable, **kwargs)`` -> ``callable(**kwargs)``; objects pass through unchanged."""
+    if not isinstance(cfg, dict):
+        return cfg
+    cfg = dict(cfg)
+    builder = cfg.pop('type', None)
+    if builder is None:
+        raise ValueError(f'{what} config needs a "type" (a class or a callable such as '
+                         f'AutoModelForCausalLM.from_pretrained), got keys {sorted(cfg)}')
+    if isinstance(builder, str):
+        return MODELS.build(dict(type=builder, **cfg))
+    return builder(**cfg)
+
+
+def _build_tokenizer(tokenizer):
+    if isinstance(tokenizer, str):
+        import os
+
+        from transformers import AutoTokenizer
+        if not os.path.isdir(tokenizer):
+            raise FileNotFoundError(f'LLM tokenizer directory {tokenizer!r} does not exist: put the '
+                                    'tokenizer files (tokenizer.json, tokenizer_config.json) there '
+                                    '(llmvision never downloads)')
+        return AutoTokenizer.from_pretrained(tokenizer)
+    return _build_from_cfg(tokenizer, 'tokenizer')
+
+
+@MODELS.register_module()
+class LLMCaptioner(BaseModule):
+    """Caption generator trained alongside a grounding detector (LLMDet).
+
+    Trainable: both projectors (image / region), the separator token(s), LoRA adapters, and the optional
+    region cross-attention adapters. The LLM base weights are frozen (``requires_grad=False``).
+
+    Args:
+        llm: an ``nn.Module`` causal LM, or ``dict(type=AutoModelForCausalLM.from_pretrained, ...)`` /
+            ``dict(type=AutoModelForCausalLM.from_config, config=...)``.
+        tokenizer: local directory, a tokenizer object, or a ``dict(type=..., ...)`` builder config.
+        lora: ``dict(type=LoraConfig, r=..., ...)`` or a ``peft.LoraConfig``; ``None`` trains no LoRA.
+        feat_dims: detector feature size (256).
+        image_token_levels: memory levels used for image tokens (2 = stride 32, 1 = stride 16).
+        image_token_sizes: grid side per level (20, 27) -> 1130 tokens.
+        image_resize_mode: ``'bilinear'`` (LLMDet) or ``'adaptive_avg'``.
+        box_format: coordinates given to the sine position embedding: ``'cxcywh'`` or ``'xyxy'`` (LLMDet's
+            released code embeds xyxy).
+        max_image_caption_len / max_region_caption_len: longest answer in tokens (longer: cut, counted).
+        max_regions: regions captioned per image; a random subset when there are more (counted).
+        image_prompt / region_prompt: the instructions.
+        image_loss_weight / region_loss_weight: loss weights.
+        region_cross_attn: ``None`` or a dict for :class:`RegionCrossAttentionAdapter` (e.g.
+            ``dict(every=4, embed_dims=256, num_heads=8, num_points=4)``).
+        detach_region_boxes: stop gradients into the detector's box predictions (LLMDet does).
+        gradient_checkpointing: enable HF gradient checkpointing in the LLM.
+        placeholder: text marking the visual tokens' place in the user turn.
+    """
+
+    def __init__(self,
+                 llm,
+                 tokenizer,
+                 lora=None,
+                 feat_dims: int = 256,
+                 image_token_levels: Sequence[int] = (2, 1),
+                 image_token_sizes: Sequence[int] = (20, 27),
+                 image_resize_mode: str = 'bilinear',
+                 box_format: str = 'cxcywh',
+                 max_image_caption_len: int = 1600,
+                 max_region_caption_len: int = 40,
+                 max_regions: int = 16,
+                 image_prompt: str = 'Describe the image in detail.',
+                 region_prompt: str = 'Describe the region in a phrase.',
+                 image_loss_weight: float = 1.0,
+                 region_loss_weight: float = 1.0,
+                 region_cross_attn: Optional[dict] = None,
+                 detach_region_boxes: bool = True,
+                 gradient_checkpointing: bool = False,
+                 placeholder: str = '<image>',
+                 init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        self.tokenizer = _build_tokenizer(tokenizer)
+        llm = _build_from_cfg(llm, 'llm')
+        if not isinstance(llm, nn.Module):
+            raise TypeError(f'llm must build an nn.Module causal LM, got {type(llm).__name__}')
+        llm.requires_grad_(False)
+        if getattr(llm, 'config', None) is not None:
+            llm.config.use_cache = False
+        if lora is not None:
+            from peft import get_peft_model
+            llm = get_peft_model(llm, _build_from_cfg(lora, 'lora'))
+        self.llm = llm
+        causal = self.causal_lm
+        if gradient_checkpointing:
+            causal.gradient_checkpointing_enable(gradient_checkpointing_kwargs={'use_reentrant': False})
+        hidden = causal.get_input_embeddings().weight.shape[1]
+        self.hidden_size = hidden
+
+        if box_format not in ('cxcywh', 'xyxy'):
+            raise ValueError(f"box_format must be 'cxcywh' or 'xyxy', got {box_format!r}")
+        self.box_format = box_format
+        self.image_tokenizer = ImageTokenizer(feat_dims, hidden, image_token_levels, image_token_sizes,
+                                              image_resize_mode, box_format)
+        self.region_projector = VisualProjector(feat_dims, hidden)
+        self.region_cross_attn = None
+        if region_cross_attn is not None:
+            num_layers = len(causal.get_decoder().layers)
+            self.region_cross_attn = RegionCrossAttentionAdapter(
+                hidden_size=hidden, num_llm_layers=num_layers, **region_cross_attn)
+            self.region_cross_attn.install(causal.get_decoder().layers)
+
+        self.image_prompt = CaptionPrompt(self.tokenizer, image_prompt, max_image_caption_len, placeholder)
+        self.region_prompt = CaptionPrompt(self.tokenizer, region_prompt, max_region_caption_len, placeholder)
+        self.max_regions = int(max_regions)
+        self.image_loss_weight = float(image_loss_weight)
+        self.region_loss_weight = float(region_loss_weight)
+        self.detach_region_boxes = detach_region_boxes
+        self.counters: Dict[str, int] = {k: 0 for k in COUNTER_KEYS}
+
+    # ------------------------------------------------------------------ LLM access
+    @property
+    def causal_lm(self) -> nn.Module:
+        """The HF causal LM (inside the peft wrapper when LoRA is used; LoRA layers are injected in place)."""
+        return self.llm.get_base_model() if hasattr(self.llm, 'get_base_model') else self.llm
+
+    @property
+    def llm_dtype(self) -> torch.dtype:
+        return self.causal_lm.get_input_embeddings().weight.dtype
+
+    def _count(self, key: str, n: int, msg: str):
+        if n:
+            if self.counters[key] == 0:
+                print_log(f'LLMCaptioner: {msg} (first occurrence; further ones are counted in '
+                          f'LLMCaptioner.counters[{key!r}] and logged as num_{key})', logger='current')
+            self.counters[key] += n
+
+    def _embed_sequences(self, prompt: CaptionPrompt, visual: torch.Tensor,
+                         answers: Sequence[Sequence[int]]):
+        """Teacher-forcing inputs: ``visual [N, V, H]`` -> ``(embeds [N, T, H], labels [N, T], mask [N, T], vstart)``."""
+        num_visual = visual.shape[1]
+        input_ids, labels, mask, vstart = prompt.build_batch(answers, num_visual, visual.device)
+        text = self.causal_lm.get_input_embeddings()(input_ids)
+        embeds = torch.cat((text[:, :vstart], visual.to(text.dtype), text[:, vstart + num_visual:]), dim=1)
+        return embeds, labels, mask, vstart
+
+    def _caption_loss(self, prompt: CaptionPrompt, visual: torch.Tensor,
+                      answers: Sequence[Sequence[int]], xattn_ctx: Optional[dict] = None) -> torch.Tensor:
+        """Mean token cross-entropy of the answers given the visual tokens ``[N, V, H]``."""
+        embeds, labels, mask, vstart = self._embed_sequences(prompt, visual, answers)
+        causal = self.causal_lm
+        hidden = causal.get_decoder()(inputs_embeds=embeds, attention_mask=mask.long(), use_cache=False,
+                                      **self._cross_attn_kwargs(xattn_ctx, vstart)).last_hidden_state
+        targets = labels[:, 1:]
+        keep = targets != IGNORE_INDEX
+        logits = causal.get_output_embeddings()(hidden[:, :-1][keep]).float()   # [num_answer_tokens, vocab]
+        return F.cross_entropy(logits, targets[keep])
+
+    def _cross_attn_kwargs(self, ctx: Optional[dict], position: int) -> dict:
+        """Extra decoder kwargs carrying the region cross-attention context (empty when unused)."""
+        if self.region_cross_attn is None or ctx is None:
+            return {}
+        return {CONTEXT_KWARG: self.region_cross_attn.build_context(position=position, **ctx)}
+
+    def _zero_loss(self, *tensors) -> torch.Tensor:
+        """A zero that still touches every trainable parameter (keeps DDP's graph identical across ranks)."""
+        total = sum(p.sum() for p in self.parameters() if p.requires_grad)
+        for t in tensors:
+            if isinstance(t, torch.Tensor) and t.is_floating_point():
+                total = total + t.sum()
+        return total * 0.0
+
+    # ------------------------------------------------------------------ inputs
+    @staticmethod
+    def _check_inputs(memory_levels, region_queries, region_boxes, image_captions, region_phrases):
+        batch = memory_levels[0].shape[0]
+        for name, seq in (('region_queries', region_queries), ('region_boxes', region_boxes),
+                          ('image_captions', image_captions), ('region_phrases', region_phrases)):
+            if len(seq) != batch:
+                raise ValueError(f'LLMCaptioner.loss: {name} has {len(seq)} entries for a batch of {batch}')
+        for i, (q, b, p) in enumerate(zip(region_queries, region_boxes, region_phrases)):
+            if q.dim() != 2 or b.dim() != 2 or b.shape[-1] != 4 or len(q) != len(b) or len(q) != len(p):
+                raise ValueError(f'LLMCaptioner.loss: image {i}: region_queries {tuple(q.shape)}, region_boxes '
+                                 f'{tuple(b.shape)} and {len(p)} region_phrases disagree (want [k,C], [k,4], k)')
+            cap = image_captions[i]
+            if cap is not None and not isinstance(cap, str):
+                raise TypeError(f'LLMCaptioner.loss: image {i}: caption must be str or None, got {type(cap).__name__}')
+        return batch
+
+    def _embed_boxes_format(self, boxes: torch.Tensor) -> torch.Tensor:
+        return cxcywh_to_xyxy(boxes) if self.box_format == 'xyxy' else boxes
+
+    def _region_tokens(self, region_queries, region_boxes, region_phrases, valid_ratios=None):
+        """Select up to ``max_regions`` regions per image and project them.
+
+        Returns ``tokens [R, 1, H]`` (projector dtype), ``phrases`` (R strings), ``image_index [R]`` (long),
+        ``boxes [R, 4]`` cxcywh (for cross-attention) — or ``None`` when no image has a region.
+        """
+        feats, boxes, phrases, image_index = [], [], [], []
+        no_regions = 0
+        dropped = 0
+        for i, (q, b, p) in enumerate(zip(region_queries, region_boxes, region_phrases)):
+            k = len(q)
+            if k == 0:
+                no_regions += 1
+                continue
+            keep = torch.arange(k)
+            if k > self.max_regions:
+                keep = torch.randperm(k)[:self.max_regions].sort().values
+                dropped += k - self.max_regions
+            idx = keep.to(q.device)
+            feats.append(q[idx])
+            boxes.append(b[idx.to(b.device)])
+            phrases.extend(str(p[j]) for j in keep.tolist())
+            image_index.append(torch.full((len(keep),), i, dtype=torch.long, device=q.device))
+        self._count('images_without_regions', no_regions, f'{no_regions} image(s) without regions in a batch')
+        self._count('regions_dropped', dropped, f'{dropped} region(s) beyond max_regions={self.max_regions} '
+                    'were left out (random subset)')
+        if not feats:
+            return None, no_regions, dropped
+        feats = torch.cat(feats)
+        boxes = torch.cat(boxes)
+        if self.detach_region_boxes:
+            boxes = boxes.detach()
+        tokens = self.region_projector(feats, self._embed_boxes_format(boxes))[:, None]
+        return (tokens, phrases, torch.cat(image_index), boxes), no_regions, dropped
+
+    # ------------------------------------------------------------------ training
+    def loss(self,
+             memory_levels: List[torch.Tensor],
+             region_queries: List[torch.Tensor],
+             region_boxes: List[torch.Tensor],
+             image_captions: List[Optional[str]],
+             region_phrases: List[List[str]],
+             valid_ratios: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
+        """Caption losses for a batch.
+
+        Args:
+            memory_levels: encoder memory maps ``[B, C, H_l, W_l]`` (strides 8, 16, 32, 64).
+            region_queries: per image ``[k_i, C]`` last-decoder-layer matched query features.
+            region_boxes: per image ``[k_i, 4]`` normalized cxcywh predicted boxes of those queries.
+            image_captions: per image the long caption, or ``None`` (skipped, counted).
+            region_phrases: per image ``k_i`` phrases.
+            valid_ratios: optional ``[B, L, 2]`` (w, h) un-padded share of each map.
+
+        Returns:
+            ``loss_image_caption`` and ``loss_region_caption`` (weighted scalars) and per-batch counters
+            ``num_image_caption_missing``, ``num_image_caption_truncated``, ``num_region_caption_truncated``,
+            ``num_regions_dropped``, ``num_images_without_regions`` (float tensors, logged not summed).
+        """
+        self._check_inputs(memory_levels, region_queries, region_boxes, image_captions, region_phrases)
+        device = memory_levels[0].device
+        stats = dict.fromkeys(COUNTER_KEYS, 0)
+        losses = {}
+
+        # image level
+        with_caption = [i for i, c in enumerate(image_captions) if c is not None and c.strip()]
+        stats['image_caption_missing'] = len(image_captions) - len(with_caption)
+        self._count('image_caption_missing', stats['image_caption_missing'],
+                    f'{stats["image_caption_missing"]} image(s) without a caption: image caption loss skipped')
+        if with_caption:
+            idx = torch.tensor(with_caption, device=device)
+            maps = [m.index_select(0, idx) for m in memory_levels]
+            ratios = None if valid_ratios is None else valid_ratios.index_select(0, idx)
+            visual = self.image_tokenizer(maps, ratios)
+            answers = []
+            for i in with_caption:
+                ids, cut = self.image_prompt.encode_answer(image_captions[i])
+                answers.append(ids)
+                stats['image_caption_truncated'] += int(cut)
+            self._count('image_caption_truncated', stats['image_caption_truncated'],
+                        f'image caption(s) longer than {self.image_prompt.max_answer_len} tokens truncated')
+            loss_image = self._caption_loss(self.image_prompt, visual, answers)
+        else:
+            loss_image = self._zero_loss(*memory_levels)
+        losses['loss_image_caption'] = loss_image * self.image_loss_weight
+
+        # region level
+        regions, stats['images_without_regions'], stats['regions_dropped'] = self._region_tokens(
+            region_queries, region_boxes, region_phrases)
+        if regions is not None:
+            tokens, phrases, image_index, boxes = regions
+            answers = []
+            for phrase in phrases:
+                ids, cut = self.region_prompt.encode_answer(phrase)
+                answers.append(ids)
+                stats['region_caption_truncated'] += int(cut)
+            self._count('region_caption_truncated', stats['region_caption_truncated'],
+                        f'region phrase(s) longer than {self.region_prompt.max_answer_len} tokens truncated')
+            ctx = None
+            if self.region_cross_attn is not None:
+                ctx = dict(memory_levels=memory_levels, image_index=image_index, boxes=boxes,
+                           valid_ratios=valid_ratios)
+            loss_region = self._caption_loss(self.region_prompt, tokens, answers, ctx)
+        else:
+            loss_region = self._zero_loss(*region_queries)
+        losses['loss_region_caption'] = loss_region * self.region_loss_weight
+
+        for key, value in stats.items():
+            losses[f'num_{key}'] = torch.tensor(float(value), device=device)
+        return losses
+
+    # ------------------------------------------------------------------ inference
+    @torch.no_grad()
+    def _greedy(self, prompt: CaptionPrompt, visual: torch.Tensor, max_new_tokens: int,
+                xattn_ctx: Optional[dict] = None) -> List[str]:
+        """Greedy decoding after the prompt with visual tokens ``[N, V, H]`` -> N strings."""
+        n = visual.shape[0]
+        embeds, _, mask, vstart = self._embed_sequences(prompt, visual, [[] for _ in range(n)])
+        causal = self.causal_lm
+        embed_layer = causal.get_input_embeddings()
+        mask = mask.long()
+        out = causal(inputs_embeds=embeds, attention_mask=mask, use_cache=True, logits_to_keep=1,
+                     **self._cross_attn_kwargs(xattn_ctx, vstart))
+        past = out.past_key_values
+        stop = torch.tensor(prompt.stop_ids, device=visual.device, dtype=torch.long)
+        done = torch.zeros(n, dtype=torch.bool, device=visual.device)
+        generated = []
+        logits = out.logits[:, -1]
+        for _ in range(max_new_tokens):
+            nxt = logits.argmax(-1)
+            nxt = torch.where(done, torch.full_like(nxt, prompt.pad_id), nxt)
+            generated.append(nxt)
+            done = done | torch.isin(nxt, stop)
+            if bool(done.all()):
+                break
+            mask = torch.cat((mask, torch.ones_like(mask[:, :1])), dim=1)
+            out = causal(inputs_embeds=embed_layer(nxt[:, None]), attention_mask=mask,
+                         past_key_values=past, use_cache=True)
+            past = out.past_key_values
+            logits = out.logits[:, -1]
+        texts = []
+        ids = torch.stack(generated, dim=1).tolist() if generated else [[] for _ in range(n)]
+        for row in ids:
+            cut = next((j for j, t in enumerate(row) if t in prompt.stop_ids), len(row))
+            texts.append(self.tokenizer.decode(row[:cut], skip_special_tokens=True).strip())
+        return texts
+
+    @torch.no_grad()
+    def generate(self, memory_levels: List[torch.Tensor], valid_ratios: Optional[torch.Tensor] = None,
+                 max_new_tokens: int = 128) -> List[str]:
+        """Greedy image captions: ``memory_levels`` list of ``[B, C, H_l, W_l]`` -> B strings."""
+        was_training = self.training
+        self.eval()
+        try:
+            visual = self.image_tokenizer(memory_levels, valid_ratios)
+            return self._greedy(self.image_prompt, visual, max_new_tokens)
+        finally:
+            self.train(was_training)
+
+    @torch.no_grad()
+    def generate_regions(self, memory_levels: List[torch.Tensor], region_queries: List[torch.Tensor],
+                         region_boxes: List[torch.Tensor], valid_ratios: Optional[torch.Tensor] = None,
+                         max_new_tokens: int = 16) -> List[List[str]]:
+        """Greedy region phrases: per image ``[k_i, C]`` queries and ``[k_i, 4]`` cxcywh boxes -> k_i strings.
+
+        Every region is captioned (no ``max_regions`` subsampling).
+        """
+        was_training = self.training
+        self.eval()
+        try:
+            counts = [len(q) for q in region_queries]
+            if sum(counts) == 0:
+                return [[] for _ in counts]
+            boxes = torch.cat(list(region_boxes))
+            tokens = self.region_projector(torch.cat(list(region_queries)), self._embed_boxes_format(boxes))
+            ctx = None
+            if self.region_cross_attn is not None:
+                image_index = torch.repeat_interleave(torch.arange(len(counts), device=boxes.device),
+                                                      torch.tensor(counts, device=boxes.device))
+                ctx = dict(memory_levels=memory_levels, image_index=image_index, boxes=boxes,
+                           valid_ratios=valid_ratios)
+            texts = self._greedy(self.region_prompt, tokens[:, None], max_new_tokens, ctx)
+            out, start = [], 0
+            for k in counts:
+                out.append(texts[start:start + k])
+                start += k
+            return out
+        finally:
+            self.train(was_training)
+
