@@ -1,0 +1,197 @@
+"""Detections in and out: model outputs -> records, result-format json <-> :class:`BoxDetections`.
+
+A *record* is what a detection metric keeps per image (``process`` -> ``compute_metrics``):
+``{'img_id': int, 'bboxes': [K, 4] float64 pixel xyxy (original image), 'scores': [K], 'labels': [K]}``.
+The result format is COCO/LVIS's: a json list of ``{image_id, category_id, bbox [x, y, w, h], score}``.
+Bad input (unknown image or category id, NaN/inf score or box, negative box size) raises
+``ValueError`` naming the source (file or image id) and the entry index.
+"""
+import json
+import os
+import tempfile
+from typing import Iterable, List, Optional, Sequence
+
+import numpy as np
+
+from .box_ap import BoxDetections, BoxGroundTruth
+
+
+def _to_numpy(x) -> np.ndarray:
+    if hasattr(x, 'detach'):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def _get(obj, key, default=None):
+    """Field of a DetDataSample / InstanceData or of their ``to_dict()`` form."""
+    if isinstance(obj, dict):
+        return obj.get(key, default)
+    if hasattr(obj, 'metainfo') and key in obj.metainfo:
+        return obj.metainfo[key]
+    return getattr(obj, key, default)
+
+
+def sample_to_record(sample) -> dict:
+    """DetDataSample (or its dict) -> a record; validates boxes and scores.
+
+    Expects metainfo ``img_id`` and ``pred_instances`` with ``bboxes [K, 4]`` pixel xyxy in the
+    original image, ``scores [K]``, ``labels [K]`` (index into the dataset's sorted category ids).
+    """
+    img_id = _get(sample, 'img_id')
+    if img_id is None:
+        raise ValueError('data sample has no metainfo "img_id"')
+    pred = _get(sample, 'pred_instances')
+    if pred is None:
+        raise ValueError(f'data sample of image {img_id} has no pred_instances')
+    bboxes = _to_numpy(_get(pred, 'bboxes', np.zeros((0, 4)))).astype(np.float64).reshape(-1, 4)
+    scores = _to_numpy(_get(pred, 'scores', np.zeros(0))).astype(np.float64).reshape(-1)
+    labels = _to_numpy(_get(pred, 'labels', np.zeros(0))).astype(np.int64).reshape(-1)
+    if not (len(bboxes) == len(scores) == len(labels)):
+        raise ValueError(f'image {img_id}: pred_instances sizes differ: bboxes {len(bboxes)}, '
+                         f'scores {len(scores)}, labels {len(labels)}')
+    check_boxes_scores(bboxes, scores, f'image {img_id}', xyxy=True)
+    return {'img_id': int(img_id), 'bboxes': bboxes, 'scores': scores, 'labels': labels}
+
+
+def check_boxes_scores(boxes: np.ndarray, scores: np.ndarray, where: str, xyxy: bool) -> None:
+    """Raise on non-finite scores/boxes or negative box size. ``boxes [K, 4]``, ``scores [K]``."""
+    bad = np.nonzero(~np.isfinite(scores))[0]
+    if len(bad):
+        raise ValueError(f'{where}: prediction {int(bad[0])} has a non-finite score {scores[bad[0]]}')
+    bad = np.nonzero(~np.isfinite(boxes).all(1))[0]
+    if len(bad):
+        raise ValueError(f'{where}: prediction {int(bad[0])} has a non-finite box {boxes[bad[0]].tolist()}')
+    size = boxes[:, 2:] - boxes[:, :2] if xyxy else boxes[:, 2:]
+    bad = np.nonzero((size < 0).any(1))[0]
+    if len(bad):
+        raise ValueError(f'{where}: prediction {int(bad[0])} has a box of negative size '
+                         f'{boxes[bad[0]].tolist()} ({"xyxy" if xyxy else "xywh"})')
+
+
+def dedupe_records(records: Sequence[dict], key: str = 'img_id') -> List[dict]:
+    """Drop repeated samples (the distributed sampler pads the last batch with duplicates)."""
+    seen, out = set(), []
+    for r in records:
+        k = r[key]
+        if k in seen:
+            continue
+        seen.add(k)
+        out.append(r)
+    return out
+
+
+def records_to_results(records: Iterable[dict], cat_ids: Sequence[int]) -> List[dict]:
+    """Records -> result-format dicts (labels mapped through the sorted category ids)."""
+    cat_ids = np.asarray(cat_ids)
+    out = []
+    for r in records:
+        labels = r['labels']
+        bad = np.nonzero((labels < 0) | (labels >= len(cat_ids)))[0]
+        if len(bad):
+            raise ValueError(f'image {r["img_id"]}: label {int(labels[bad[0]])} outside the '
+                             f'{len(cat_ids)} categories of the annotation file')
+        b = r['bboxes']
+        xywh = np.concatenate([b[:, :2], b[:, 2:] - b[:, :2]], axis=1)
+        for box, s, lab in zip(xywh.tolist(), r['scores'].tolist(), labels.tolist()):
+            out.append({'image_id': r['img_id'], 'category_id': int(cat_ids[lab]), 'bbox': box, 'score': s})
+    return out
+
+
+def results2json(results: List[dict], out_file: str) -> str:
+    """Write result-format dicts to ``out_file`` atomically (temp file + ``os.replace``)."""
+    out_dir = os.path.dirname(os.path.abspath(out_file))
+    os.makedirs(out_dir, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix='.tmp_results_', suffix='.json', dir=out_dir)
+    try:
+        with os.fdopen(fd, 'w') as f:
+            json.dump(results, f)
+        os.replace(tmp, out_file)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return out_file
+
+
+def load_results_json(path: str) -> List[dict]:
+    """Read a result-format json list (clear errors on a missing/broken file or a non-list)."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'result file not found: {path}')
+    with open(path) as f:
+        try:
+            data = json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f'{path}: invalid json at line {e.lineno}: {e.msg}') from e
+    if not isinstance(data, list):
+        raise ValueError(f'{path}: expected a json list of detections, got {type(data).__name__}')
+    return data
+
+
+def results_to_detections(results: Sequence[dict], gt: BoxGroundTruth, source: str = '<results>') -> BoxDetections:
+    """Result-format dicts -> validated :class:`BoxDetections` against ``gt``'s image/category ids."""
+    n = len(results)
+    img_pos = {int(i): p for p, i in enumerate(gt.img_ids)}
+    cat_pos = {int(c): p for p, c in enumerate(gt.cat_ids)}
+    img_index = np.empty(n, np.int64)
+    cat_index = np.empty(n, np.int64)
+    boxes = np.empty((n, 4), np.float64)
+    scores = np.empty(n, np.float64)
+    for j, r in enumerate(results):
+        try:
+            iid, cid = int(r['image_id']), int(r['category_id'])
+            boxes[j] = r['bbox']
+            scores[j] = r['score']
+        except KeyError as e:
+            raise ValueError(f'{source}: entry {j}: missing key {e}') from e
+        except (TypeError, ValueError) as e:
+            raise ValueError(f'{source}: entry {j}: malformed entry {r!r}') from e
+        if iid not in img_pos:
+            raise ValueError(f'{source}: entry {j}: image_id {iid} is not in the annotation file')
+        if cid not in cat_pos:
+            raise ValueError(f'{source}: entry {j}: category_id {cid} is not in the annotation file')
+        img_index[j], cat_index[j] = img_pos[iid], cat_pos[cid]
+    check_boxes_scores(boxes, scores, source, xyxy=False)
+    return BoxDetections(img_index, cat_index, boxes, scores)
+
+
+def records_to_detections(records: Sequence[dict], gt: BoxGroundTruth, source: str = '<predictions>',
+                          max_per_image: Optional[int] = None) -> BoxDetections:
+    """Records -> :class:`BoxDetections` without a json round trip (vectorised).
+
+    Args:
+        max_per_image: keep the top-scoring ``max_per_image`` of each image (stable on ties),
+            LVIS's standard per-image cap; ``None`` keeps all.
+    """
+    img_pos = {int(i): p for p, i in enumerate(gt.img_ids)}
+    parts_img, parts_cat, parts_box, parts_score = [], [], [], []
+    for r in records:
+        if r['img_id'] not in img_pos:
+            raise ValueError(f'{source}: image id {r["img_id"]} is not in the annotation file')
+        labels = r['labels']
+        bad = np.nonzero((labels < 0) | (labels >= len(gt.cat_ids)))[0]
+        if len(bad):
+            raise ValueError(f'{source}: image {r["img_id"]}: label {int(labels[bad[0]])} outside the '
+                             f'{len(gt.cat_ids)} categories of the annotation file')
+        scores, b = r['scores'], r['bboxes']
+        if max_per_image is not None and len(scores) > max_per_image:
+            keep = np.argsort(-scores, kind='stable')[:max_per_image]
+            scores, b, labels = scores[keep], b[keep], labels[keep]
+        parts_img.append(np.full(len(scores), img_pos[r['img_id']], np.int64))
+        parts_cat.append(labels.astype(np.int64))
+        parts_box.append(np.concatenate([b[:, :2], b[:, 2:] - b[:, :2]], axis=1))
+        parts_score.append(scores)
+    if not parts_img:
+        return BoxDetections(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 4)), np.zeros(0))
+    return BoxDetections(np.concatenate(parts_img), np.concatenate(parts_cat), np.concatenate(parts_box),
+                         np.concatenate(parts_score))
+
+
+def top_k_per_category(dt: BoxDetections, k: int) -> BoxDetections:
+    """Fixed-AP cap: keep each category's ``k`` highest-scoring detections over the whole set
+    (stable on ties, input order kept)."""
+    order = np.lexsort((-dt.scores, dt.cat_index))  # by category, then score desc, stable
+    cats = dt.cat_index[order]
+    first = np.r_[True, cats[1:] != cats[:-1]] if len(cats) else np.zeros(0, bool)
+    start = np.maximum.accumulate(np.where(first, np.arange(len(cats)), 0)) if len(cats) else first
+    keep = np.sort(order[(np.arange(len(cats)) - start) < k])
+    return dt.select(keep)
