@@ -8,7 +8,10 @@ in ``tests/test_engine_compat.py``:
    arrays in log buffers, ``ConfigDict`` in metadata), so ``--resume`` failed with
    "Unsupported global". We keep the safe loader and allow-list exactly those types
    (:data:`SAFE_CHECKPOINT_GLOBALS`): arbitrary pickles in untrusted files still do not run.
-   A user who trusts a file with other objects sets ``LLMVISION_TRUSTED_CHECKPOINTS=1``.
+   ``HistoryBuffer.__getstate__`` also pickled its class-level statistics functions, which
+   needs ``builtins.getattr`` (too broad to allow): we drop them from the state (they are
+   class attributes and come back on load). Checkpoints written by other mmengine programs
+   still contain them; a user who trusts such a file sets ``LLMVISION_TRUSTED_CHECKPOINTS=1``.
 2. ``pkg_resources`` is gone from setuptools >= 81. mmengine's ``is_installed``,
    ``get_installed_path`` and ``package2module`` import it (config loading of
    ``package::path`` configs and absolute ``read_base`` imports hit them). We replace them
@@ -48,8 +51,16 @@ def _safe_checkpoint_globals():
 SAFE_CHECKPOINT_GLOBALS = []
 
 
+def _history_buffer_getstate(self) -> dict:
+    state = dict(self.__dict__)
+    state.pop('statistics_methods', None)
+    return state
+
+
 def _patch_torch_load():
     """Allow-list mmengine's checkpoint objects for the weights-only unpickler."""
+    from mmengine.logging.history_buffer import HistoryBuffer
+    HistoryBuffer.__getstate__ = _history_buffer_getstate
     SAFE_CHECKPOINT_GLOBALS[:] = _safe_checkpoint_globals()
     torch.serialization.add_safe_globals(SAFE_CHECKPOINT_GLOBALS)
 
@@ -66,9 +77,10 @@ def _patch_torch_load():
         except Exception as err:  # the weights-only unpickler raises UnpicklingError / RuntimeError
             if trusted or 'weights_only' not in str(err) and 'Unsupported global' not in str(err):
                 raise
+            reason = [ln.strip() for ln in str(err).splitlines() if 'Unsupported global' in ln]
             raise RuntimeError(
                 f'{filename}: the checkpoint holds pickled objects outside llmvision\'s safe list '
-                f'({err.__class__.__name__}: {str(err).splitlines()[0]}). Loading it would run '
+                f'({reason[0] if reason else str(err).splitlines()[0]}). Loading it could run '
                 f'arbitrary code. If you trust this file, set {TRUST_ENV}=1, or convert it with '
                 'tools/convert_checkpoint.py.') from err
 
