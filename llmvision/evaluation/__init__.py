@@ -1,0 +1,19 @@
+"""Evaluation metrics. Importing this package registers every metric in ``METRICS``.
+
+- :class:`LVISMetric`, :class:`LVISFixedAPMetric`: LVIS box AP (standard / fixed AP).
+- :class:`CocoMetric`: COCO box AP. :class:`MultiDatasetMetric`: per-dataset metrics + mean (ODinW).
+- :class:`RefExpMetric`: referring-expression precision@k.
+- ``evaluate_boxes``: the vectorised COCO/LVIS evaluator behind the box metrics.
+- ``results2json``: atomic result-format json dump.
+"""
+from .box_ap import BoxDetections, BoxGroundTruth, evaluate_boxes
+from .coco_metric import CocoMetric
+from .ground_truth import build_ground_truth
+from .lvis_metric import LVISFixedAPMetric, LVISMetric
+from .multi_dataset_metric import MultiDatasetMetric
+from .predictions import load_results_json, results2json, results_to_detections
+from .refexp_metric import RefExpMetric
+
+__all__ = ['BoxDetections', 'BoxGroundTruth', 'evaluate_boxes', 'CocoMetric', 'build_ground_truth',
+           'LVISFixedAPMetric', 'LVISMetric', 'MultiDatasetMetric', 'load_results_json', 'results2json',
+           'results_to_detections', 'RefExpMetric']

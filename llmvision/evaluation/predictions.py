@@ -9,20 +9,20 @@ Bad input (unknown image or category id, NaN/inf score or box, negative box size
 import json
 import os
 import tempfile
-from typing import Iterable, List, Optional, Sequence
+from typing import Iterable, List, Sequence
 
 import numpy as np
 
 from .box_ap import BoxDetections, BoxGroundTruth
 
 
-def _to_numpy(x) -> np.ndarray:
+def to_numpy(x) -> np.ndarray:
     if hasattr(x, 'detach'):
         x = x.detach().cpu().numpy()
     return np.asarray(x)
 
 
-def _get(obj, key, default=None):
+def get_field(obj, key, default=None):
     """Field of a DetDataSample / InstanceData or of their ``to_dict()`` form."""
     if isinstance(obj, dict):
         return obj.get(key, default)
@@ -37,15 +37,15 @@ def sample_to_record(sample) -> dict:
     Expects metainfo ``img_id`` and ``pred_instances`` with ``bboxes [K, 4]`` pixel xyxy in the
     original image, ``scores [K]``, ``labels [K]`` (index into the dataset's sorted category ids).
     """
-    img_id = _get(sample, 'img_id')
+    img_id = get_field(sample, 'img_id')
     if img_id is None:
         raise ValueError('data sample has no metainfo "img_id"')
-    pred = _get(sample, 'pred_instances')
+    pred = get_field(sample, 'pred_instances')
     if pred is None:
         raise ValueError(f'data sample of image {img_id} has no pred_instances')
-    bboxes = _to_numpy(_get(pred, 'bboxes', np.zeros((0, 4)))).astype(np.float64).reshape(-1, 4)
-    scores = _to_numpy(_get(pred, 'scores', np.zeros(0))).astype(np.float64).reshape(-1)
-    labels = _to_numpy(_get(pred, 'labels', np.zeros(0))).astype(np.int64).reshape(-1)
+    bboxes = to_numpy(get_field(pred, 'bboxes', np.zeros((0, 4)))).astype(np.float64).reshape(-1, 4)
+    scores = to_numpy(get_field(pred, 'scores', np.zeros(0))).astype(np.float64).reshape(-1)
+    labels = to_numpy(get_field(pred, 'labels', np.zeros(0))).astype(np.int64).reshape(-1)
     if not (len(bboxes) == len(scores) == len(labels)):
         raise ValueError(f'image {img_id}: pred_instances sizes differ: bboxes {len(bboxes)}, '
                          f'scores {len(scores)}, labels {len(labels)}')
@@ -154,14 +154,9 @@ def results_to_detections(results: Sequence[dict], gt: BoxGroundTruth, source: s
     return BoxDetections(img_index, cat_index, boxes, scores)
 
 
-def records_to_detections(records: Sequence[dict], gt: BoxGroundTruth, source: str = '<predictions>',
-                          max_per_image: Optional[int] = None) -> BoxDetections:
-    """Records -> :class:`BoxDetections` without a json round trip (vectorised).
-
-    Args:
-        max_per_image: keep the top-scoring ``max_per_image`` of each image (stable on ties),
-            LVIS's standard per-image cap; ``None`` keeps all.
-    """
+def records_to_detections(records: Sequence[dict], gt: BoxGroundTruth,
+                          source: str = '<predictions>') -> BoxDetections:
+    """Records -> :class:`BoxDetections` without a json round trip (order kept)."""
     img_pos = {int(i): p for p, i in enumerate(gt.img_ids)}
     parts_img, parts_cat, parts_box, parts_score = [], [], [], []
     for r in records:
@@ -172,26 +167,33 @@ def records_to_detections(records: Sequence[dict], gt: BoxGroundTruth, source: s
         if len(bad):
             raise ValueError(f'{source}: image {r["img_id"]}: label {int(labels[bad[0]])} outside the '
                              f'{len(gt.cat_ids)} categories of the annotation file')
-        scores, b = r['scores'], r['bboxes']
-        if max_per_image is not None and len(scores) > max_per_image:
-            keep = np.argsort(-scores, kind='stable')[:max_per_image]
-            scores, b, labels = scores[keep], b[keep], labels[keep]
-        parts_img.append(np.full(len(scores), img_pos[r['img_id']], np.int64))
+        b = r['bboxes']
+        parts_img.append(np.full(len(labels), img_pos[r['img_id']], np.int64))
         parts_cat.append(labels.astype(np.int64))
         parts_box.append(np.concatenate([b[:, :2], b[:, 2:] - b[:, :2]], axis=1))
-        parts_score.append(scores)
+        parts_score.append(r['scores'])
     if not parts_img:
         return BoxDetections(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 4)), np.zeros(0))
     return BoxDetections(np.concatenate(parts_img), np.concatenate(parts_cat), np.concatenate(parts_box),
                          np.concatenate(parts_score))
 
 
+def _top_k_per_group(dt: BoxDetections, group: np.ndarray, k: int) -> BoxDetections:
+    """Keep each group's ``k`` highest-scoring detections (stable on ties; input order kept)."""
+    if not len(group):
+        return dt
+    order = np.lexsort((-dt.scores, group))  # by group, then score desc; lexsort is stable
+    g = group[order]
+    first = np.r_[True, g[1:] != g[:-1]]
+    start = np.maximum.accumulate(np.where(first, np.arange(len(g)), 0))
+    return dt.select(np.sort(order[(np.arange(len(g)) - start) < k]))
+
+
 def top_k_per_category(dt: BoxDetections, k: int) -> BoxDetections:
-    """Fixed-AP cap: keep each category's ``k`` highest-scoring detections over the whole set
-    (stable on ties, input order kept)."""
-    order = np.lexsort((-dt.scores, dt.cat_index))  # by category, then score desc, stable
-    cats = dt.cat_index[order]
-    first = np.r_[True, cats[1:] != cats[:-1]] if len(cats) else np.zeros(0, bool)
-    start = np.maximum.accumulate(np.where(first, np.arange(len(cats)), 0)) if len(cats) else first
-    keep = np.sort(order[(np.arange(len(cats)) - start) < k])
-    return dt.select(keep)
+    """Fixed-AP cap (Dave et al. 2021): each category's ``k`` best detections over the whole set."""
+    return _top_k_per_group(dt, dt.cat_index, k)
+
+
+def top_k_per_image(dt: BoxDetections, k: int) -> BoxDetections:
+    """LVIS's standard cap (``LVISResults(max_dets=k)``): each image's ``k`` best detections."""
+    return _top_k_per_group(dt, dt.img_index, k)
