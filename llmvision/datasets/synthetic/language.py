@@ -37,6 +37,16 @@ def _loose(rel: str, a: SceneObject, b: SceneObject) -> bool:
     return {'left of': ax < bx, 'right of': ax > bx, 'above': ay < by, 'below': ay > by}[rel]
 
 
+def _clearly_before(a: SceneObject, b: SceneObject, axis: int, side: int) -> bool:
+    """``a``'s centre precedes ``b``'s along ``axis`` (0: x, 1: y) by a clear margin.
+
+    The margin is the larger of :data:`POSITION_MARGIN` of the image side and half the larger
+    object's extent along that axis, so "the left one" is obvious at a glance.
+    """
+    ext = max(a.box[axis + 2] - a.box[axis], b.box[axis + 2] - b.box[axis])
+    return a.center[axis] + max(POSITION_MARGIN * side, 0.5 * ext) < b.center[axis]
+
+
 def group_by_category(objects: Sequence[SceneObject]) -> 'OrderedDict[int, List[int]]':
     """Object indices grouped by label, groups ordered left to right by their leftmost member."""
     order = sorted(range(len(objects)), key=lambda i: (objects[i].center[0], objects[i].center[1], i))
@@ -164,15 +174,13 @@ def referring_expressions(scene: Scene, target: int) -> Tuple[List[str], bool]:
         exprs += [f'the {name}', name]
     else:
         two = len(same) == 1
-        mx, my = POSITION_MARGIN * w, POSITION_MARGIN * h
-        cx, cy = o.center
-        if all(cx + mx < s.center[0] for s in same):
+        if all(_clearly_before(o, s, 0, w) for s in same):
             exprs += [f'the {name} on the left', f'the leftmost {name}'] if two else [f'the leftmost {name}']
-        if all(cx - mx > s.center[0] for s in same):
+        if all(_clearly_before(s, o, 0, w) for s in same):
             exprs += [f'the {name} on the right', f'the rightmost {name}'] if two else [f'the rightmost {name}']
-        if all(cy + my < s.center[1] for s in same):
+        if all(_clearly_before(o, s, 1, h) for s in same):
             exprs += [f'the upper {name}', f'the {name} at the top'] if two else [f'the topmost {name}']
-        if all(cy - my > s.center[1] for s in same):
+        if all(_clearly_before(s, o, 1, h) for s in same):
             exprs += [f'the lower {name}', f'the {name} at the bottom'] if two else [f'the bottom {name}']
         if all(o.area >= SIZE_RATIO * s.area for s in same):
             exprs += [f'the larger {name}', f'the big {name}'] if two else [f'the largest {name}']

@@ -24,7 +24,7 @@ PLURALS: Dict[str, str] = {s: s + 's' for s in SHAPES}
 SIZE_BINS: Tuple[Tuple[str, int, int], ...] = (
     ('small', 22, 34),
     ('medium', 40, 58),
-    ('large', 64, 88),
+    ('large', 64, 110),
 )
 NUMBER_WORDS: Tuple[str, ...] = ('no', 'a', 'two', 'three', 'four', 'five', 'six')
 
