@@ -83,6 +83,8 @@ def test_input_validation_messages():
     value, spatial_shapes, level_start_index, locations, weights = _random_inputs()
     with pytest.raises(ValueError, match='positions'):
         multi_scale_deformable_attn(value[:, :-1], spatial_shapes, level_start_index, locations, weights)
+    with pytest.raises(ValueError, match='level_start_index'):
+        multi_scale_deformable_attn(value, spatial_shapes, level_start_index + 1, locations, weights)
     with pytest.raises(ValueError, match='attention_weights'):
         multi_scale_deformable_attn(value, spatial_shapes, level_start_index, locations, weights[..., :1])
     with pytest.raises(ValueError, match='backend'):

@@ -42,11 +42,16 @@ def _check_inputs(value, spatial_shapes, level_start_index, sampling_locations, 
                          f'got {tuple(spatial_shapes.shape)} and {tuple(level_start_index.shape)}')
     if spatial_shapes.dtype.is_floating_point or level_start_index.dtype.is_floating_point:
         raise TypeError('spatial_shapes and level_start_index must be integer tensors')
-    if spatial_shapes.device.type == 'cpu':  # checking on CUDA would force a device sync per call
+    if spatial_shapes.device.type == 'cpu':  # checking CUDA tensors would force a device sync per call
         total = int((spatial_shapes[:, 0] * spatial_shapes[:, 1]).sum())
         if total != num_value:
             raise ValueError(f'sum of H*W over spatial_shapes {spatial_shapes.tolist()} is {total}, but value '
                              f'has {num_value} positions')
+        sizes = spatial_shapes[:, 0] * spatial_shapes[:, 1]
+        starts = torch.cat([sizes.new_zeros(1), sizes.cumsum(0)[:-1]])
+        if not torch.equal(starts, level_start_index.to(starts.dtype)):
+            raise ValueError(f'level_start_index {level_start_index.tolist()} does not match spatial_shapes '
+                             f'{spatial_shapes.tolist()} (expected {starts.tolist()})')
 
 
 def resolve_backend(backend, device):
