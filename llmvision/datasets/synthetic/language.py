@@ -173,19 +173,24 @@ def referring_expressions(scene: Scene, target: int) -> Tuple[List[str], bool]:
     if not same:
         exprs += [f'the {name}', name]
     else:
-        two = len(same) == 1
-        if all(_clearly_before(o, s, 0, w) for s in same):
-            exprs += [f'the {name} on the left', f'the leftmost {name}'] if two else [f'the leftmost {name}']
-        if all(_clearly_before(s, o, 0, w) for s in same):
-            exprs += [f'the {name} on the right', f'the rightmost {name}'] if two else [f'the rightmost {name}']
-        if all(_clearly_before(o, s, 1, h) for s in same):
-            exprs += [f'the upper {name}', f'the {name} at the top'] if two else [f'the topmost {name}']
-        if all(_clearly_before(s, o, 1, h) for s in same):
-            exprs += [f'the lower {name}', f'the {name} at the bottom'] if two else [f'the bottom {name}']
-        if all(o.area >= SIZE_RATIO * s.area for s in same):
-            exprs += [f'the larger {name}', f'the big {name}'] if two else [f'the largest {name}']
-        if all(o.area * SIZE_RATIO <= s.area for s in same):
-            exprs += [f'the smaller {name}', f'the little {name}'] if two else [f'the smallest {name}']
+        # (holds, forms when there are exactly two of the category, form for three or more)
+        bigger = all(o.area >= SIZE_RATIO * s.area for s in same)
+        smaller = all(o.area * SIZE_RATIO <= s.area for s in same)
+        cases = [
+            (all(_clearly_before(o, s, 0, w) for s in same), ('the {} on the left', 'the leftmost {}'),
+             'the leftmost {}'),
+            (all(_clearly_before(s, o, 0, w) for s in same), ('the {} on the right', 'the rightmost {}'),
+             'the rightmost {}'),
+            (all(_clearly_before(o, s, 1, h) for s in same), ('the upper {}', 'the {} at the top'),
+             'the topmost {}'),
+            (all(_clearly_before(s, o, 1, h) for s in same), ('the lower {}', 'the {} at the bottom'),
+             'the bottom {}'),
+            (bigger, ('the larger {}', 'the big {}'), 'the largest {}'),
+            (smaller, ('the smaller {}', 'the little {}'), 'the smallest {}'),
+        ]
+        for holds, pair_forms, many_form in cases:
+            if holds:
+                exprs += [f.format(name) for f in (pair_forms if len(same) == 1 else (many_form,))]
     for r in refs:
         for rel in RELATIONS:
             if _strict(rel, o, r) and not any(_loose(rel, s, r) for s in same):

@@ -1,4 +1,4 @@
-"""ODVG json lines for synthetic images: grounding form (caption + regions + conversations) and detection form.
+"""ODVG json lines for synthetic images: grounding form (caption, regions, conversations) and detection form.
 
 Formats (REFERENCE.md section 2), one json object per line and per image:
 

@@ -106,6 +106,13 @@ PROMPT_TEXT: Tuple[str, ...] = (
     'No explanation.',
     'system', 'user', 'assistant', 'human', 'gpt', '<image>',
 )
+# Short question/answer text for tiny LMM tests built on the same images.
+QUESTION_TEXT: Tuple[str, ...] = (
+    'What color is the circle?', 'What shape is the red object?', 'How many shapes are there?',
+    'How many stars are in the image?', 'Is there a blue square in the image?', 'Yes.', 'No.',
+    'Where is the green triangle?', 'Which object is the largest?', 'What is the background?',
+    'Count the objects.', 'Answer the question using a single word or phrase.',
+)
 PUNCTUATION: str = '.,?!:;\'"()[]{}<>-_*/\\|+=%&#@$^~`'
 DIGITS: str = '0123456789'
 
@@ -137,7 +144,8 @@ def _fragments() -> List[str]:
     frags += list(RELATIONS) + list(SENTENCE_RELATIONS.values())
     frags += list(CAPTION_PREFIXES) + list(CAPTION_PREFIXES_PLURAL)
     frags += list(EMPTY_CAPTIONS) + list(BACKGROUND_PHRASES) + list(DESCRIPTION_TEMPLATES)
-    frags += list(EXPRESSION_TEMPLATES) + list(PROMPT_TEXT) + ['and', 'shapes', 'one', 'of']
+    frags += list(EXPRESSION_TEMPLATES) + list(PROMPT_TEXT) + list(QUESTION_TEXT)
+    frags += ['and', 'shapes', 'one', 'of']
     return frags
 
 
