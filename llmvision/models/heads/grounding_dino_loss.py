@@ -1,4 +1,4 @@
-"""Training losses of Grounding-DINO (MM-Grounding-DINO / LLMDet): decoder layers, encoder proposals, denoising.
+"""Training losses of Grounding-DINO (MM-Grounding-DINO / LLMDet): decoder layers, encoder, denoising.
 
 Per set of predictions (one decoder layer, the encoder top-k proposals, or the denoising part of one
 layer), given an assignment query -> gt (Hungarian for the matching queries, known for denoising):
