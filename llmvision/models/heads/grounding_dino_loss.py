@@ -10,6 +10,8 @@ layer), given an assignment query -> gt (Hungarian for the matching queries, kno
 - ``loss_bbox``: L1 on normalized cxcywh of the assigned queries, same normalizer.
 - ``loss_iou``: ``1 - GIoU`` on xyxy of the assigned queries, same normalizer.
 
+Denoising: the positive query of gt ``t`` in group ``g`` is assigned to ``t`` (known, no matching); negative
+and padding denoising queries get all-zero class targets and no box loss (as in mmdet's DINO).
 Images without gt contribute all-zero class targets; with no gt at all the box losses are exact zeros
 that are still connected to the predictions (DDP sees every parameter used).
 """
