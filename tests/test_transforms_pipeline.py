@@ -3,12 +3,13 @@ import copy
 import random
 
 import mmcv.transforms as mmcv_t
+from mmcv.transforms import RandomChoice
 import numpy as np
 import pytest
 import torch
 
 from llmvision.datasets import ODVGDataset
-from llmvision.datasets.transforms import (FilterEmptyBoxes, FixScaleResize, LoadAnnotations, LoadImageFromFile,
+from llmvision.datasets.transforms import (FilterEmptyBoxes, RandomCrop, FixScaleResize, LoadAnnotations, LoadImageFromFile,
                                            PackDetInputs, RandomChoiceResize, RandomFlip, ResizeShortSide,
                                            keep_ratio_size, swap_left_right)
 from test_datasets_tiny_files import PALETTE, grounding_record, write_image, write_jsonl
@@ -106,8 +107,9 @@ def _box_colours(img_chw, boxes):
     return torch.stack(out)
 
 
-@pytest.mark.parametrize('seed', [0, 1, 2, 3])
-def test_boxes_stay_on_their_objects_through_the_training_pipeline(tmp_path, seed):
+@pytest.mark.parametrize('seed,crop', [(0, False), (1, False), (2, False), (3, False), (0, True), (1, True),
+                                       (4, True), (5, True)])
+def test_boxes_stay_on_their_objects_through_the_training_pipeline(tmp_path, seed, crop):
     boxes = [(4, 6, 30, 40), (40, 10, 70, 30), (75, 35, 118, 78)]
     write_image(tmp_path / 'img' / 'a.png', 80, 120, boxes)
     caption = 'red on the left, green, blue to the right.'
@@ -118,6 +120,12 @@ def test_boxes_stay_on_their_objects_through_the_training_pipeline(tmp_path, see
     pipeline = [dict(type=LoadImageFromFile), dict(type=LoadAnnotations), dict(type=RandomFlip, prob=0.5),
                 dict(type=RandomChoiceResize, scales=[50, 64, 100], max_long_side=160),
                 dict(type=FilterEmptyBoxes), dict(type=PackDetInputs)]
+    if crop:  # LLMDet/DETR recipe: resize, or resize -> crop -> resize
+        pipeline[3] = dict(type=RandomChoice, transforms=[
+            [dict(type=RandomChoiceResize, scales=[50, 64, 100], max_long_side=160)],
+            [dict(type=RandomChoiceResize, scales=[70, 80], max_long_side=160),
+             dict(type=RandomCrop, crop_size_range=(40, 60)),
+             dict(type=RandomChoiceResize, scales=[50, 64, 100], max_long_side=160)]])
     ds = ODVGDataset(ann_file=ann, data_prefix=dict(img=str(tmp_path / 'img')), pipeline=pipeline)
     random.seed(seed)
     out = ds[0]
@@ -126,6 +134,8 @@ def test_boxes_stay_on_their_objects_through_the_training_pipeline(tmp_path, see
     colours = _box_colours(out['inputs'], s.gt_instances.bboxes)
     expected = torch.tensor([PALETTE[k] for k in s.gt_instances.labels.tolist()], dtype=torch.float32)
     assert torch.allclose(colours, expected, atol=25), (colours, expected)
+    if crop:
+        return
     # boxes map back to the original annotation through flip and scale_factor
     b = s.gt_instances.bboxes / torch.tensor(s.scale_factor * 2)
     if s.flip:
@@ -143,3 +153,31 @@ def test_resize_short_side_repr_and_scale_factor_relative_to_original():
     np.testing.assert_allclose(r['scale_factor'], (2.0, 2.0))
     np.testing.assert_allclose(r['gt_bboxes'], _results()['gt_bboxes'] * 2, atol=1e-4)
     assert 'short_side=120' in repr(ResizeShortSide(short_side=120))
+
+
+def test_random_crop_shifts_clips_and_drops_boxes():
+    r = _results(60, 90)
+    yy, xx = np.mgrid[:60, :90]
+    r['img'] = np.stack([yy, xx, np.zeros_like(yy)], -1).astype(np.uint8)  # pixel = its own (y, x)
+    r['gt_bboxes'] = np.array([[3, 4, 40, 30], [50, 10, 89, 59], [0, 0, 2, 2]], np.float32)
+    r['gt_bboxes_labels'] = np.array([0, 1, 2])
+    r['gt_ignore_flags'] = np.zeros(3, bool)
+    for seed in range(6):
+        random.seed(seed)
+        out = RandomCrop(crop_size_range=(30, 50))(copy.deepcopy(r))
+        ch, cw = out['img_shape']
+        assert 30 <= ch <= 50 and 30 <= cw <= 50 and out['img'].shape[:2] == (ch, cw)
+        y0, x0 = int(out['img'][0, 0, 0]), int(out['img'][0, 0, 1])
+        assert np.array_equal(out['img'], r['img'][y0:y0 + ch, x0:x0 + cw])
+        ref = r['gt_bboxes'] - np.array([x0, y0, x0, y0], np.float32)
+        ref[:, 0::2] = ref[:, 0::2].clip(0, cw)
+        ref[:, 1::2] = ref[:, 1::2].clip(0, ch)
+        keep = (ref[:, 2] > ref[:, 0]) & (ref[:, 3] > ref[:, 1])
+        np.testing.assert_allclose(out['gt_bboxes'], ref[keep])
+        assert out['gt_bboxes_labels'].tolist() == r['gt_bboxes_labels'][keep].tolist()
+    r['gt_bboxes'] = np.array([[0, 0, 1, 1]], np.float32)
+    r['gt_bboxes_labels'], r['gt_ignore_flags'] = np.array([0]), np.zeros(1, bool)
+    random.seed(0)
+    results = [RandomCrop((20, 30), allow_negative_crop=False)(copy.deepcopy(r)) for _ in range(20)]
+    assert any(x is None for x in results)
+    assert all(x is None or len(x['gt_bboxes']) == 1 for x in results)

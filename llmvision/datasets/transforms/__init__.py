@@ -1,4 +1,8 @@
-"""Data transforms (registered in ``TRANSFORMS``): loading, resize, flip, box filtering, prompt sampling, packing."""
+"""Data transforms (registered in ``TRANSFORMS``).
+
+Loading, resize, crop, flip, box filtering, prompt sampling and packing, in mmdet 3.x result keys.
+"""
+from .crop import RandomCrop
 from .filter_boxes import FilterEmptyBoxes
 from .flip import RandomFlip, swap_left_right
 from .formatting import PackDetInputs
@@ -6,6 +10,6 @@ from .loading import LoadAnnotations, LoadImageFromFile
 from .neg_pos_sampling import RandomSamplingNegPos
 from .resize import FixScaleResize, RandomChoiceResize, ResizeShortSide, keep_ratio_size
 
-__all__ = ['FilterEmptyBoxes', 'RandomFlip', 'swap_left_right', 'PackDetInputs', 'LoadAnnotations',
+__all__ = ['RandomCrop', 'FilterEmptyBoxes', 'RandomFlip', 'swap_left_right', 'PackDetInputs', 'LoadAnnotations',
            'LoadImageFromFile', 'RandomSamplingNegPos', 'FixScaleResize', 'RandomChoiceResize',
            'ResizeShortSide', 'keep_ratio_size']
