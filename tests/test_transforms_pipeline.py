@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from llmvision.datasets import ODVGDataset
-from llmvision.datasets.transforms import (FilterEmptyBoxes, RandomCrop, FixScaleResize, LoadAnnotations, LoadImageFromFile,
-                                           PackDetInputs, RandomChoiceResize, RandomFlip, ResizeShortSide,
-                                           keep_ratio_size, swap_left_right)
+from llmvision.datasets.transforms import (FilterEmptyBoxes, FixScaleResize, LoadAnnotations, LoadImageFromFile,
+                                           PackDetInputs, RandomChoiceResize, RandomCrop, RandomFlip,
+                                           ResizeShortSide, keep_ratio_size, swap_left_right)
 from test_datasets_tiny_files import PALETTE, grounding_record, write_image, write_jsonl
 
 

@@ -62,7 +62,8 @@ class LoadImageFromFile(BaseTransform):
 
 @TRANSFORMS.register_module()
 class LoadAnnotations(BaseTransform):
-    """``results['instances']`` -> ``gt_bboxes`` ``[N, 4]``, ``gt_bboxes_labels`` ``[N]``, ``gt_ignore_flags`` ``[N]``."""
+    """``results['instances']`` -> ``gt_bboxes`` ``[N, 4]``, ``gt_bboxes_labels`` ``[N]``,
+    ``gt_ignore_flags`` ``[N]``."""
 
     def __init__(self, with_bbox: bool = True, with_label: bool = True):
         self.with_bbox = with_bbox
