@@ -15,13 +15,20 @@ image errors raised by the pipeline (``LoadImageFromFile``) go through the same 
 :meth:`prepare_data`. With ``'skip'`` in training, mmengine then fetches another random index.
 ``filter_cfg=dict(filter_empty_gt=True, min_size=0)`` drops images without usable boxes in
 training only (logged with its count; this is configuration, not an error).
+
+Randomness: with ``private_rng=True`` (default) the pipeline and mmengine's refetch of another
+index draw from a private stream (:class:`llmvision.utils.private_rng.PrivateRNG`, seeded per
+process from ``torch.initial_seed()``), so data augmentation does not depend on what the model
+drew from the global generators, and a resumed run replays the same samples.
 """
 import logging
 from typing import List, Optional
 
+import numpy as np
 from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
+from ..utils.private_rng import PrivateRNG
 from .bad_samples import BadSampleError, BadSamplePolicy
 
 
@@ -31,13 +38,15 @@ class GroundingBaseDataset(BaseDataset):
     Args:
         on_bad_sample: ``'raise'`` or ``'skip'`` (see :mod:`llmvision.datasets.bad_samples`).
         max_bad_samples: most skips tolerated with ``'skip'``; ``None`` = no limit.
+        private_rng: run the pipeline on a private random stream (see the module docstring).
         **kwargs: :class:`mmengine.dataset.BaseDataset` arguments (ann_file, data_root,
             data_prefix=dict(img=...), filter_cfg, pipeline, test_mode, ...).
     """
 
     def __init__(self, *args, on_bad_sample: str = 'raise', max_bad_samples: Optional[int] = None,
-                 **kwargs):
+                 private_rng: bool = True, **kwargs):
         self.bad_samples = BadSamplePolicy(on_bad_sample, max_bad_samples)
+        self.rng = PrivateRNG() if private_rng else None
         self.num_filtered_empty = 0
         super().__init__(*args, **kwargs)
 
@@ -60,12 +69,22 @@ class GroundingBaseDataset(BaseDataset):
     def prepare_data(self, idx: int):
         """Run the pipeline; an image error becomes a counted skip (training, mode 'skip')."""
         try:
-            return super().prepare_data(idx)
+            if self.rng is None:
+                return super().prepare_data(idx)
+            with self.rng:
+                return super().prepare_data(idx)
         except BadSampleError as error:
             if self.test_mode:
                 raise
             self.bad_samples.handle(error)
             return None
+
+    def _rand_another(self) -> int:
+        """Random index to fetch instead of a skipped sample (from the private stream when enabled)."""
+        if self.rng is None:
+            return int(np.random.randint(0, len(self)))
+        with self.rng:
+            return int(np.random.randint(0, len(self)))
 
     def filter_data(self) -> List[dict]:
         """Drop images with no usable box in training when ``filter_cfg.filter_empty_gt``."""
