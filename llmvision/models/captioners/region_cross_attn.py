@@ -1,10 +1,11 @@
 """Deformable cross-attention adapters inside the LLM: region tokens look back at the encoder memory.
 
-Every ``every``-th LLM decoder layer gets a block applied to its output at the region-token position:
-``h <- h + out_proj(MSDA(in_proj(norm(h)), memory, box))`` with ``in_proj: hidden -> 256``, multi-scale
+Every ``every``-th LLM decoder layer (0, 4, 8, ...) gets a block applied to its input at the region-token
+position: ``h <- h + out_proj(MSDA(in_proj(norm(h)), memory, box))`` with ``in_proj: hidden -> 256``, multi-scale
 deformable attention over the encoder levels with the region's box as reference, and a zero-initialised
 ``out_proj: 256 -> hidden`` (so the LLM is unchanged at step 0). The blocks live in this module (the LLM's
-own state-dict keys are untouched) and run from forward hooks on the LLM layers; the per-batch context
+own state-dict keys are untouched) and run from forward pre-hooks on the LLM layers (applied before a
+layer, never after the last one, where the region position's update could not reach any answer token); the per-batch context
 travels as a keyword argument of the decoder call, so it is also there when gradient checkpointing
 recomputes a layer.
 """
@@ -57,7 +58,7 @@ class RegionCrossAttentionAdapter(nn.Module):
     Args:
         hidden_size: LLM hidden size.
         num_llm_layers: number of LLM decoder layers.
-        every: a block after each layer ``i`` with ``(i + 1) % every == 0`` (24 layers, 4 -> 6 blocks).
+        every: a block before each layer ``i`` with ``i % every == 0`` (24 layers, 4 -> 6 blocks).
         layers: explicit layer indices instead of ``every``.
         embed_dims / num_heads / num_levels / num_points: MSDA settings.
         pos_feats: sine features per box coordinate for the query position head.
@@ -68,7 +69,7 @@ class RegionCrossAttentionAdapter(nn.Module):
                  num_levels: int = 4, num_points: int = 4, pos_feats: int = 128):
         super().__init__()
         if layers is None:
-            layers = [i for i in range(num_llm_layers) if (i + 1) % every == 0]
+            layers = list(range(0, num_llm_layers, every))
         layers = [int(i) for i in layers]
         if not layers or any(i < 0 or i >= num_llm_layers for i in layers):
             raise ValueError(f'region cross-attention layers {layers} must be non-empty and within '
@@ -85,18 +86,18 @@ class RegionCrossAttentionAdapter(nn.Module):
         self._handles = []
 
     def install(self, decoder_layers: nn.ModuleList):
-        """Register the forward hooks on ``decoder_layers`` (idempotent)."""
+        """Register the forward pre-hooks on ``decoder_layers`` (idempotent)."""
         for handle in self._handles:
             handle.remove()
-        self._handles = [decoder_layers[layer_id].register_forward_hook(self._make_hook(k), with_kwargs=True)
+        self._handles = [decoder_layers[layer_id].register_forward_pre_hook(self._make_hook(k), with_kwargs=True)
                          for k, layer_id in enumerate(self.layer_ids)]
 
     def _make_hook(self, block_index: int):
-        def hook(module, args, kwargs, output):
+        def hook(module, args, kwargs):
             ctx = kwargs.get(CONTEXT_KWARG)
             if ctx is None:
                 return None
-            hidden = output[0] if isinstance(output, tuple) else output
+            hidden = args[0] if args else kwargs['hidden_states']
             pos = ctx['position']
             if hidden.shape[1] <= pos:     # incremental decoding step: the region token is in the cache
                 return None
@@ -105,7 +106,9 @@ class RegionCrossAttentionAdapter(nn.Module):
                                    f'context describes {ctx["num_regions"]} regions')
             update = self.blocks[block_index](hidden[:, pos], ctx).to(hidden.dtype)
             new = torch.cat((hidden[:, :pos], (hidden[:, pos] + update)[:, None], hidden[:, pos + 1:]), 1)
-            return (new,) + tuple(output[1:]) if isinstance(output, tuple) else new
+            if args:
+                return (new,) + tuple(args[1:]), kwargs
+            return args, dict(kwargs, hidden_states=new)
         return hook
 
     def build_context(self, position: int, memory_levels: List[torch.Tensor], image_index: torch.Tensor,
