@@ -155,7 +155,7 @@ def _generate_split(split: str, num: int, seed: int, image_size, weights, rare, 
         description = long_description(scene, rng)
         file_name = f'{split}_{idx:06d}.png'
         Image.fromarray(scene.image).save(image_dir / file_name, format='PNG', optimize=False,
-                                          compress_level=6)
+                                          compress_level=1)
         ids = list(range(ann_id, ann_id + len(scene.objects)))
         ann_id += len(ids)
         records.append(ImageRecord(split=split, image_id=first_image_id + idx, file_name=file_name,

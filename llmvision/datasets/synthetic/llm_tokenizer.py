@@ -8,6 +8,8 @@
   vocabulary; a ChatML chat template (Qwen2 style, default system prompt) is stored in
   ``tokenizer_config.json`` so ``AutoTokenizer.from_pretrained(dir).apply_chat_template`` works.
 """
+import functools
+import heapq
 import json
 import os
 from collections import Counter
@@ -34,6 +36,7 @@ CHAT_TEMPLATE = (
     "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}")
 
 
+@functools.lru_cache(maxsize=None)
 def byte_to_unicode() -> Dict[int, str]:
     """GPT-2's reversible byte -> printable unicode character map (256 entries)."""
     printable = (list(range(ord('!'), ord('~') + 1)) + list(range(ord('¡'), ord('¬') + 1))
@@ -58,24 +61,32 @@ def learn_bpe(pieces: Counter, num_merges: int) -> List[Tuple[str, str]]:
     """Learn up to ``num_merges`` BPE merges from byte-level ``pieces`` (piece -> count).
 
     Each step merges the most frequent adjacent pair (ties: smallest ``(left, right)`` text).
-    Stops early when no pair is left (every piece is one symbol).
+    Stops early when no pair is left (every piece is one symbol). Pair counts are updated
+    incrementally (only pieces containing the merged pair are touched; a lazy heap picks the best).
     """
-    words = [[list(p), c] for p, c in sorted(pieces.items())]
+    words = [list(p) for p in sorted(pieces)]
+    counts = [pieces[p] for p in sorted(pieces)]
+    pair_count: Counter = Counter()
+    where: Dict[Tuple[str, str], set] = {}
+    for wi, syms in enumerate(words):
+        for pair in zip(syms, syms[1:]):
+            pair_count[pair] += counts[wi]
+            where.setdefault(pair, set()).add(wi)
+    heap = [(-c, pair) for pair, c in pair_count.items()]
+    heapq.heapify(heap)
     merges: List[Tuple[str, str]] = []
-    while len(merges) < num_merges:
-        pairs: Counter = Counter()
-        for syms, c in words:
-            for a, b in zip(syms, syms[1:]):
-                pairs[(a, b)] += c
-        if not pairs:
-            break
-        best = min(pairs.items(), key=lambda kv: (-kv[1], kv[0]))[0]
+    while len(merges) < num_merges and heap:
+        neg, best = heapq.heappop(heap)
+        if pair_count.get(best, 0) != -neg or -neg <= 0:
+            continue  # stale entry
         merges.append(best)
         joined = best[0] + best[1]
-        for w in words:
-            syms = w[0]
-            if len(syms) < 2:
-                continue
+        touched = set()
+        for wi in sorted(where.pop(best, ())):
+            syms, c = words[wi], counts[wi]
+            for pair in zip(syms, syms[1:]):
+                pair_count[pair] -= c
+                touched.add(pair)
             out, i = [], 0
             while i < len(syms):
                 if i + 1 < len(syms) and syms[i] == best[0] and syms[i + 1] == best[1]:
@@ -84,7 +95,16 @@ def learn_bpe(pieces: Counter, num_merges: int) -> List[Tuple[str, str]]:
                 else:
                     out.append(syms[i])
                     i += 1
-            w[0] = out
+            words[wi] = out
+            for pair in zip(out, out[1:]):
+                pair_count[pair] += c
+                touched.add(pair)
+                where.setdefault(pair, set()).add(wi)
+        for pair in sorted(touched):
+            if pair_count[pair] > 0:
+                heapq.heappush(heap, (-pair_count[pair], pair))
+            else:
+                pair_count.pop(pair, None)
     return merges
 
 
@@ -123,7 +143,8 @@ def build_llm_tokenizer(out_dir: Union[str, os.PathLike], vocab_size: int = DEFA
     for line in list(corpus_lines()) + list(extra_text):
         for text in (line, line.capitalize(), ' ' + line):
             pieces.update(p for p, _ in pre.pre_tokenize_str(text))
-    alphabet = [byte_to_unicode()[b] for b in range(256)]
+    b2u = byte_to_unicode()
+    alphabet = [b2u[b] for b in range(256)]
     merges = learn_bpe(pieces, vocab_size - len(alphabet) - len(SPECIAL_TOKENS))
     vocab = {s: i for i, s in enumerate(alphabet)}
     for a, b in merges:

@@ -1,7 +1,7 @@
 """RefCOCO "refer" layout for synthetic images: ``instances.json`` + ``refs(unc).p``.
 
 * ``instances.json``: COCO format (images with at least one ref, all their annotations with
-  ``bbox`` ``[x, y, w, h]``, categories from id 1).
+  ``bbox`` ``[x, y, w, h]``, ``area`` = drawn pixels of the shape, categories from id 1).
 * ``refs(unc).p``: pickled list of ``{ref_id, ann_id, image_id, category_id, split, file_name,
   sent_ids, sentences: [{sent, raw, tokens, sent_id}]}``. Splits: train images -> ``'train'``;
   val images go round-robin to ``'val'``, ``'testA'``, ``'testB'``.

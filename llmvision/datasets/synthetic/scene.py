@@ -94,7 +94,9 @@ def render_scene(rng: np.random.Generator, image_size: Tuple[int, int], labels: 
             mask = shape_mask(shape, image_size, x0, y0, extent)
             area = int(mask.sum())
             box = mask_box(mask)
-            ok = all((mask & m).sum() <= MAX_OVERLAP * min(area, int(m.sum())) for m in masks)
+            ok = all(not _boxes_near(box, prev.box, gap=0)
+                     or (mask & m).sum() <= MAX_OVERLAP * min(area, prev.area)
+                     for m, prev in zip(masks, objects))
             # same colour: keep a gap, or two shapes would read as one blob
             ok = ok and all(not _boxes_near(box, o.box, gap=3) for o in objects if o.colour == colour)
             if ok:
