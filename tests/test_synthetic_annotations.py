@@ -1,4 +1,4 @@
-"""Synthetic dataset: LVIS json (lvis-api + pycocotools) and RefCOCO refer layout (expressions re-verified)."""
+"""Synthetic dataset: LVIS json (lvis-api, pycocotools) and RefCOCO refer layout (expressions re-verified)."""
 import json
 import pickle
 import re
