@@ -127,31 +127,47 @@ def load_results_json(path: str) -> List[dict]:
     return data
 
 
+def _positions(ids: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Positions of ``ids`` in the sorted array ``known``; -1 where an id is unknown."""
+    pos = np.searchsorted(known, ids)
+    pos_c = np.minimum(pos, max(len(known) - 1, 0))
+    ok = (pos < len(known)) & (known[pos_c] == ids) if len(known) else np.zeros(len(ids), bool)
+    return np.where(ok, pos_c, -1)
+
+
 def results_to_detections(results: Sequence[dict], gt: BoxGroundTruth, source: str = '<results>') -> BoxDetections:
     """Result-format dicts -> validated :class:`BoxDetections` against ``gt``'s image/category ids."""
-    n = len(results)
-    img_pos = {int(i): p for p, i in enumerate(gt.img_ids)}
-    cat_pos = {int(c): p for p, c in enumerate(gt.cat_ids)}
-    img_index = np.empty(n, np.int64)
-    cat_index = np.empty(n, np.int64)
-    boxes = np.empty((n, 4), np.float64)
-    scores = np.empty(n, np.float64)
+    try:
+        img = np.array([r['image_id'] for r in results], dtype=np.int64)
+        cat = np.array([r['category_id'] for r in results], dtype=np.int64)
+        scores = np.array([r['score'] for r in results], dtype=np.float64)
+        boxes = np.array([r['bbox'] for r in results], dtype=np.float64).reshape(len(results), 4)
+    except (KeyError, TypeError, ValueError):
+        _raise_first_malformed(results, source)
+        raise
+    img_index, cat_index = _positions(img, gt.img_ids), _positions(cat, gt.cat_ids)
+    bad = np.nonzero(img_index < 0)[0]
+    if len(bad):
+        raise ValueError(f'{source}: entry {int(bad[0])}: image_id {int(img[bad[0]])} is not in the annotation file')
+    bad = np.nonzero(cat_index < 0)[0]
+    if len(bad):
+        raise ValueError(f'{source}: entry {int(bad[0])}: category_id {int(cat[bad[0]])} is not in the '
+                         'annotation file')
+    check_boxes_scores(boxes, scores, source, xyxy=False)
+    return BoxDetections(img_index, cat_index, boxes, scores)
+
+
+def _raise_first_malformed(results: Sequence[dict], source: str) -> None:
+    """Find the first entry that does not parse and raise a ValueError naming it."""
     for j, r in enumerate(results):
         try:
-            iid, cid = int(r['image_id']), int(r['category_id'])
-            boxes[j] = r['bbox']
-            scores[j] = r['score']
+            int(r['image_id']), int(r['category_id']), float(r['score'])
+            if len([float(v) for v in r['bbox']]) != 4:
+                raise ValueError
         except KeyError as e:
             raise ValueError(f'{source}: entry {j}: missing key {e}') from e
         except (TypeError, ValueError) as e:
             raise ValueError(f'{source}: entry {j}: malformed entry {r!r}') from e
-        if iid not in img_pos:
-            raise ValueError(f'{source}: entry {j}: image_id {iid} is not in the annotation file')
-        if cid not in cat_pos:
-            raise ValueError(f'{source}: entry {j}: category_id {cid} is not in the annotation file')
-        img_index[j], cat_index[j] = img_pos[iid], cat_pos[cid]
-    check_boxes_scores(boxes, scores, source, xyxy=False)
-    return BoxDetections(img_index, cat_index, boxes, scores)
 
 
 def records_to_detections(records: Sequence[dict], gt: BoxGroundTruth,
