@@ -7,13 +7,17 @@ LORA_TARGETS = ('q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 
 
 def tiny_qwen2_llm_cfg(vocab_size: int, hidden_size: int = 64, intermediate_size: int = 128,
                        num_hidden_layers: int = 4, num_attention_heads: int = 4,
-                       num_key_value_heads: int = 2) -> dict:
-    """``dict(type=AutoModelForCausalLM.from_config, config=Qwen2Config(...))`` with random weights."""
+                       num_key_value_heads: int = 2, initializer_range: float = 0.02) -> dict:
+    """``dict(type=AutoModelForCausalLM.from_config, config=Qwen2Config(...))`` with random weights.
+
+    With the default ``initializer_range`` a frozen random ``lm_head`` behind the final RMSNorm can only
+    produce logits of about +-1, so a fit test cannot get far below ``log(vocab)``; use ~0.2 there.
+    """
     from transformers import AutoModelForCausalLM, Qwen2Config
     config = Qwen2Config(hidden_size=hidden_size, intermediate_size=intermediate_size,
                          num_hidden_layers=num_hidden_layers, num_attention_heads=num_attention_heads,
                          num_key_value_heads=num_key_value_heads, vocab_size=vocab_size,
-                         tie_word_embeddings=False)
+                         initializer_range=initializer_range, tie_word_embeddings=False)
     return dict(type=AutoModelForCausalLM.from_config, config=config)
 
 
