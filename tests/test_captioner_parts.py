@@ -114,3 +114,11 @@ def test_prompt_errors_are_clear(tokenizer):
         chat_template = None
     with pytest.raises(ValueError, match='chat_template'):
         CaptionPrompt(NoTemplate(), 'x', max_answer_len=4)
+
+
+def test_image_tokens_reject_wrong_channels():
+    tok = ImageTokenizer(feat_dims=8, hidden_size=16, levels=(1,), sizes=(2,))
+    with pytest.raises(ValueError, match=r'memory level 1 must be \[B, 8, H, W\]'):
+        tok([torch.randn(1, 8, 4, 4), torch.randn(1, 4, 4, 4)])
+    with pytest.raises(ValueError, match='needs memory levels'):
+        tok([torch.randn(1, 8, 4, 4)])

@@ -47,6 +47,7 @@ class ImageTokenizer(nn.Module):
             raise ValueError(f"resize_mode must be 'bilinear' or 'adaptive_avg', got {resize_mode!r}")
         if box_format not in ('cxcywh', 'xyxy'):
             raise ValueError(f"box_format must be 'cxcywh' or 'xyxy', got {box_format!r}")
+        self.feat_dims = int(feat_dims)
         self.levels = tuple(int(x) for x in levels)
         self.sizes = tuple(int(x) for x in sizes)
         self.resize_mode = resize_mode
@@ -84,6 +85,9 @@ class ImageTokenizer(nn.Module):
         parts = []
         for j, (lvl, size) in enumerate(zip(self.levels, self.sizes)):
             fmap = memory_levels[lvl]
+            if fmap.dim() != 4 or fmap.shape[1] != self.feat_dims:
+                raise ValueError(f'ImageTokenizer: memory level {lvl} must be [B, {self.feat_dims}, H, W], '
+                                 f'got {tuple(fmap.shape)}')
             if valid_ratios is None:
                 resized = self._resize(fmap.float(), size)
             else:

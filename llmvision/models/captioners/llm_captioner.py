@@ -71,7 +71,7 @@ class LLMCaptioner(BaseModule):
         max_image_caption_len / max_region_caption_len: longest answer in tokens (longer: cut, counted).
         max_regions: regions captioned per image; a random subset when there are more (counted).
         image_prompt / region_prompt: the instructions.
-        image_loss_weight / region_loss_weight: loss weights.
+        image_loss_weight / region_loss_weight: loss weights (0 skips that branch's LLM pass).
         region_cross_attn: ``None`` or a dict for :class:`RegionCrossAttentionAdapter` (e.g.
             ``dict(every=4, embed_dims=256, num_heads=8, num_points=4)``).
         detach_region_boxes: stop gradients into the detector's box predictions (LLMDet does).
@@ -214,8 +214,9 @@ class LLMCaptioner(BaseModule):
     def _region_tokens(self, region_queries, region_boxes, region_phrases, valid_ratios=None):
         """Select up to ``max_regions`` regions per image and project them.
 
-        Returns ``tokens [R, 1, H]`` (projector dtype), ``phrases`` (R strings), ``image_index [R]`` (long),
-        ``boxes [R, 4]`` cxcywh (for cross-attention) — or ``None`` when no image has a region.
+        Returns ``(regions, num_images_without_regions, num_dropped)`` where ``regions`` is
+        ``(tokens [R, 1, H] in the projector dtype, R phrases, image_index [R] long, boxes [R, 4] cxcywh)``,
+        or ``None`` when no image has a region.
         """
         feats, boxes, phrases, image_index = [], [], [], []
         no_regions = 0
@@ -279,7 +280,7 @@ class LLMCaptioner(BaseModule):
         stats['image_caption_missing'] = len(image_captions) - len(with_caption)
         self._count('image_caption_missing', stats['image_caption_missing'],
                     f'{stats["image_caption_missing"]} image(s) without a caption: image caption loss skipped')
-        if with_caption:
+        if with_caption and self.image_loss_weight != 0:
             idx = torch.tensor(with_caption, device=device)
             maps = [m.index_select(0, idx) for m in memory_levels]
             ratios = None if valid_ratios is None else valid_ratios.index_select(0, idx)
@@ -299,7 +300,7 @@ class LLMCaptioner(BaseModule):
         # region level
         regions, stats['images_without_regions'], stats['regions_dropped'] = self._region_tokens(
             region_queries, region_boxes, region_phrases)
-        if regions is not None:
+        if regions is not None and self.region_loss_weight != 0:
             tokens, phrases, image_index, boxes = regions
             answers = []
             for phrase in phrases:
