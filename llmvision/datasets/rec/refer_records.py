@@ -9,7 +9,8 @@ Layout (REFERENCE.md section 6)::
 A record is a plain dict: ``key`` (``'<img_id>_<ref_id>_<sent_id>'``), ``img_id``, ``ref_id``,
 ``sent_id``, ``expression``, ``img_path``, ``height``, ``width``, ``gt_bbox`` (pixel xyxy list),
 ``category`` (name), ``image_anns`` (every annotation of the image: ``ann_id``, ``bbox`` xyxy,
-``category``). Candidate sources and the fine-tuning data builder all read records.
+``category``), ``needs_reasoning`` (another object of the image shares the target's category,
+so the category name alone does not identify it). Candidate sources and the fine-tuning data builder all read records.
 """
 import json
 
@@ -63,6 +64,9 @@ def load_refer_records(data_root: str, dataset: str = 'refcoco', split_by: str =
         rec = dict(ann_id=a['id'], bbox=_xyxy(a['bbox']), category=cats[a['category_id']])
         anns[a['id']] = rec
         by_image.setdefault(a['image_id'], []).append(rec)
+    if split is not None and split not in {r.get('split') for r in refs}:
+        known = sorted(map(str, {r.get('split') for r in refs}))
+        raise ValueError(f'split {split!r} not in {refs_file} (splits there: {known})')
     records = []
     for ri, ref in enumerate(refs):
         if split is not None and ref.get('split') != split:
@@ -77,6 +81,8 @@ def load_refer_records(data_root: str, dataset: str = 'refcoco', split_by: str =
             raise KeyError(f'{refs_file}: ref {ref["ref_id"]} points at image_id '
                            f'{ref["image_id"]} missing from {inst_file}')
         im, ann = images[ref['image_id']], anns[ref['ann_id']]
+        image_anns = by_image.get(ref['image_id'], [])
+        same = sum(a['category'] == ann['category'] for a in image_anns)
         for si, sent in enumerate(ref['sentences']):
             sent_id = sent.get('sent_id', si)
             records.append(dict(
@@ -84,7 +90,7 @@ def load_refer_records(data_root: str, dataset: str = 'refcoco', split_by: str =
                 ref_id=ref['ref_id'], sent_id=sent_id, expression=sent['sent'],
                 img_path=osp.join(img_prefix, im['file_name']), height=im['height'],
                 width=im['width'], gt_bbox=ann['bbox'], category=ann['category'],
-                image_anns=by_image.get(ref['image_id'], [])))
+                image_anns=image_anns, needs_reasoning=same > 1))
     return records
 
 
