@@ -5,7 +5,7 @@ Same semantics as :func:`llmvision.models.ops.msda_pytorch.multi_scale_deformabl
 pixel coordinate ``(x * W_l - 0.5, y * H_l - 0.5)``.
 
 Layout: one program handles ``BLOCK_Q`` (batch, query) rows of one head and all ``Dh`` channels; it
-loops over levels and points (compile-time constants), gathers the four corner rows of ``Dh``
+loops over levels (rolled loop) and points (unrolled in the forward, rolled in the backward), gathers the four corner rows of ``Dh``
 contiguous values and accumulates in fp32. The backward kernel recomputes the samples, writes the
 gradients of the locations and weights directly (each (row, head, level, point) belongs to one
 program) and scatters the value gradient with fp32 atomics.
@@ -65,7 +65,7 @@ def _msda_fwd_kernel(value_ptr, shapes_ptr, starts_ptr, loc_ptr, attn_ptr, out_p
     value_head_ptr = value_ptr + head * head_dim
     acc = tl.zeros([BLOCK_Q, BLOCK_D], dtype=tl.float32)
     sample_base = (rows64 * num_heads + head) * (NUM_LEVELS * NUM_POINTS)
-    for level in tl.static_range(NUM_LEVELS):
+    for level in range(NUM_LEVELS):
         height = tl.load(shapes_ptr + 2 * level).to(tl.int64)
         width = tl.load(shapes_ptr + 2 * level + 1).to(tl.int64)
         start = tl.load(starts_ptr + level).to(tl.int64)
@@ -114,14 +114,14 @@ def _msda_bwd_kernel(value_ptr, shapes_ptr, starts_ptr, loc_ptr, attn_ptr, grad_
     out_offs = ((rows64 * num_heads + head) * head_dim)[:, None] + d[None, :]
     grad_out = tl.load(grad_out_ptr + out_offs, mask=mask2, other=0.0).to(tl.float32)
     sample_base = (rows64 * num_heads + head) * (NUM_LEVELS * NUM_POINTS)
-    for level in tl.static_range(NUM_LEVELS):
+    for level in range(NUM_LEVELS):
         height = tl.load(shapes_ptr + 2 * level).to(tl.int64)
         width = tl.load(shapes_ptr + 2 * level + 1).to(tl.int64)
         start = tl.load(starts_ptr + level).to(tl.int64)
         height_f = height.to(tl.float32)
         width_f = width.to(tl.float32)
         row_base = batch * num_value + start
-        for point in tl.static_range(NUM_POINTS):
+        for point in range(NUM_POINTS):
             idx = sample_base + level * NUM_POINTS + point
             weight = tl.load(attn_ptr + idx, mask=row_mask, other=0.0).to(tl.float32)
             h_low, w_low, lh, lw = _pixel_coords(loc_ptr, idx, row_mask, height_f, width_f)
@@ -160,8 +160,10 @@ def _msda_bwd_kernel(value_ptr, shapes_ptr, starts_ptr, loc_ptr, attn_ptr, grad_
 
 
 def _launch_config(head_dim):
+    """``(BLOCK_Q, BLOCK_D)``: 512-element tiles. Checked with ``ptxas -v`` for sm_90 (Dh 32, L 4, P 4,
+    4 warps): forward ~110 and backward ~140 registers, no spills; 2048-element tiles spill."""
     block_d = triton.next_power_of_2(max(int(head_dim), 1))
-    block_q = max(1, min(64, 2048 // block_d))
+    block_q = max(1, min(64, 512 // block_d))
     return block_q, block_d
 
 
@@ -194,7 +196,6 @@ class _MSDATriton(torch.autograd.Function):
         grad_loc = torch.empty(sampling_locations.shape, dtype=torch.float32, device=value.device)
         grad_attn = torch.empty(attention_weights.shape, dtype=torch.float32, device=value.device)
         block_q, block_d = _launch_config(head_dim)
-        block_q = max(1, block_q // 2)  # the backward keeps ~3x more live tiles per point
         total_rows = batch * num_queries
         grid = (triton.cdiv(total_rows, block_q), num_heads)
         _msda_bwd_kernel[grid](value, spatial_shapes, level_start_index, sampling_locations,
