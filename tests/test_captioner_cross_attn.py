@@ -58,3 +58,25 @@ def test_cross_attention_with_gradient_checkpointing(tokenizer):
     assert grads[0].keys() == grads[1].keys()
     for name, g in grads[0].items():
         torch.testing.assert_close(g, grads[1][name], rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_context_groups_regions_per_image_and_scales_references():
+    from llmvision.models.captioners import RegionCrossAttentionAdapter
+    torch.manual_seed(0)
+    adapter = RegionCrossAttentionAdapter(64, num_llm_layers=4, every=2, num_heads=4, num_points=2)
+    memory = [torch.randn(3, 256, s, s + 1) for s in (8, 4, 2, 1)]
+    image_index = torch.tensor([0, 0, 2])
+    boxes = torch.tensor([[.5, .5, .2, .2], [.3, .3, .1, .1], [.6, .4, .2, .4]])
+    ratios = torch.rand(3, 4, 2) * 0.5 + 0.5
+    ctx = adapter.build_context(7, memory, image_index, boxes, ratios)
+    rows, slot = ctx['slots']
+    assert rows.tolist() == [0, 0, 1] and slot.tolist() == [0, 1, 0]
+    assert ctx['position'] == 7 and ctx['num_regions'] == 3
+    assert ctx['spatial_shapes'].tolist() == [[8, 9], [4, 5], [2, 3], [1, 2]]
+    assert ctx['level_start_index'].tolist() == [0, 72, 92, 98]
+    torch.testing.assert_close(ctx['value'][1, 72:92], memory[1][2].flatten(1).t())
+    assert ctx['reference_points'].shape == (2, 2, 4, 4) and ctx['query_pos'].shape == (2, 2, 256)
+    torch.testing.assert_close(ctx['reference_points'][1, 0, 3], boxes[2] * ratios[2, 3].repeat(2))
+    torch.testing.assert_close(ctx['reference_points'][0, 1, 0], boxes[1] * ratios[0, 0].repeat(2))
+    with pytest.raises(ValueError, match='4 memory levels'):
+        adapter.build_context(0, memory[:3], image_index, boxes)

@@ -177,3 +177,17 @@ def test_generate_returns_strings_and_stops(tokenizer):
     assert len(texts) == 2 and all(isinstance(t, str) for t in texts)
     assert cap.training                       # mode restored
     assert cap.generate_regions(memory, [q[:0] for q in queries], [b[:0] for b in boxes]) == [[], []]
+
+
+def test_default_1130_image_tokens_through_the_llm(tokenizer):
+    cap = build(tokenizer, image_token_sizes=(20, 27)).eval()
+    memory = [torch.randn(1, 256, s, s) for s in (40, 20, 10, 5)]
+    visual = cap.image_tokenizer(memory)
+    assert visual.shape == (1, 1130, 64)
+    answer = cap.image_prompt.encode_answer('a red circle.')[0]
+    embeds, labels, mask, vstart = cap._embed_sequences(cap.image_prompt, visual, [answer])
+    assert embeds.shape[1] == cap.image_prompt.num_prefix_tokens(1130) + len(answer)
+    torch.testing.assert_close(embeds[0, vstart:vstart + 1130], visual[0])
+    assert (labels != -100).sum() == len(answer)
+    out = cap.loss(memory, [torch.zeros(0, 256)], [torch.zeros(0, 4)], ['a red circle.'], [[]])
+    assert torch.isfinite(out['loss_image_caption'])
