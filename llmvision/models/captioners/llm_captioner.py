@@ -158,7 +158,10 @@ class LLMCaptioner(BaseModule):
 
     def _embed_sequences(self, prompt: CaptionPrompt, visual: torch.Tensor,
                          answers: Sequence[Sequence[int]]):
-        """Teacher-forcing inputs: ``visual [N, V, H]`` -> ``(embeds [N, T, H], labels [N, T], mask [N, T], vstart)``."""
+        """Teacher-forcing inputs from ``visual [N, V, H]``.
+
+        Returns ``embeds [N, T, H]`` (LLM dtype), ``labels [N, T]``, ``mask [N, T]`` and ``vstart``.
+        """
         num_visual = visual.shape[1]
         input_ids, labels, mask, vstart = prompt.build_batch(answers, num_visual, visual.device)
         text = self.causal_lm.get_input_embeddings()(input_ids)

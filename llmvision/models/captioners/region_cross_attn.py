@@ -5,9 +5,9 @@ position: ``h <- h + out_proj(MSDA(in_proj(norm(h)), memory, box))`` with ``in_p
 deformable attention over the encoder levels with the region's box as reference, and a zero-initialised
 ``out_proj: 256 -> hidden`` (so the LLM is unchanged at step 0). The blocks live in this module (the LLM's
 own state-dict keys are untouched) and run from forward pre-hooks on the LLM layers (applied before a
-layer, never after the last one, where the region position's update could not reach any answer token); the per-batch context
-travels as a keyword argument of the decoder call, so it is also there when gradient checkpointing
-recomputes a layer.
+layer, never after the last one, where the region position's update could not reach any answer token).
+The per-batch context travels as a keyword argument of the decoder call, so it is also there when
+gradient checkpointing recomputes a layer.
 """
 from typing import List, Optional, Sequence
 
