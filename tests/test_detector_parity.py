@@ -77,8 +77,9 @@ def astronaut(hw):
 
 
 def sample(text, img_shape, batch_shape, **meta):
-    s = DetDataSample(metainfo=dict(text=text, img_shape=img_shape, ori_shape=img_shape,
-                                    batch_input_shape=batch_shape, **meta))
+    meta = dict(dict(ori_shape=img_shape), **meta)
+    s = DetDataSample(metainfo=dict(text=text, img_shape=img_shape, batch_input_shape=batch_shape,
+                                    **meta))
     s.gt_instances = InstanceData()
     return s
 
