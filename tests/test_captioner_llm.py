@@ -191,3 +191,12 @@ def test_default_1130_image_tokens_through_the_llm(tokenizer):
     assert (labels != -100).sum() == len(answer)
     out = cap.loss(memory, [torch.zeros(0, 256)], [torch.zeros(0, 4)], ['a red circle.'], [[]])
     assert torch.isfinite(out['loss_image_caption'])
+
+
+def test_missing_local_files_raise_clear_errors(tokenizer, tmp_path):
+    from transformers import AutoModelForCausalLM
+    missing = str(tmp_path / 'no-such-llm')
+    with pytest.raises(FileNotFoundError, match='no-such-llm.*never downloads'):
+        build(tokenizer, llm=dict(type=AutoModelForCausalLM.from_pretrained, pretrained_model_name_or_path=missing))
+    with pytest.raises(FileNotFoundError, match='tokenizer directory'):
+        build(missing)

@@ -4,6 +4,7 @@ The detector hands over its encoder memory maps and the matched last-layer queri
 them into visual tokens, places them in a chat-template prompt, and trains a frozen causal LM with LoRA
 to produce the image's long caption and each region's phrase (cross-entropy on answer tokens only).
 """
+import os
 from typing import Dict, List, Optional, Sequence
 
 import torch
@@ -32,21 +33,24 @@ def _build_from_cfg(cfg, what: str):
     if builder is None:
         raise ValueError(f'{what} config needs a "type" (a class or a callable such as '
                          f'AutoModelForCausalLM.from_pretrained), got keys {sorted(cfg)}')
+    path = cfg.get('pretrained_model_name_or_path')
+    if isinstance(path, (str, os.PathLike)) and not os.path.exists(path):
+        raise FileNotFoundError(f'{what}: pretrained_model_name_or_path {str(path)!r} does not exist; put the '
+                                'model files (config.json, weights, tokenizer files) there (llmvision never '
+                                'downloads)')
     if isinstance(builder, str):
         return MODELS.build(dict(type=builder, **cfg))
     return builder(**cfg)
 
 
 def _build_tokenizer(tokenizer):
-    if isinstance(tokenizer, str):
-        import os
-
+    if isinstance(tokenizer, (str, os.PathLike)):
         from transformers import AutoTokenizer
         if not os.path.isdir(tokenizer):
-            raise FileNotFoundError(f'LLM tokenizer directory {tokenizer!r} does not exist: put the '
+            raise FileNotFoundError(f'LLM tokenizer directory {str(tokenizer)!r} does not exist: put the '
                                     'tokenizer files (tokenizer.json, tokenizer_config.json) there '
                                     '(llmvision never downloads)')
-        return AutoTokenizer.from_pretrained(tokenizer)
+        return AutoTokenizer.from_pretrained(str(tokenizer))
     return _build_from_cfg(tokenizer, 'tokenizer')
 
 
