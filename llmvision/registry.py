@@ -45,7 +45,7 @@ OPTIM_WRAPPER_CONSTRUCTORS = _child('optimizer wrapper constructor',
                                     MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS, ['llmvision.engine'])
 PARAM_SCHEDULERS = _child('parameter scheduler', MMENGINE_PARAM_SCHEDULERS, ['llmvision.engine'])
 
-DATASETS = _child('dataset', MMENGINE_DATASETS, ['llmvision.datasets'])
+DATASETS = _child('dataset', MMENGINE_DATASETS, ['llmvision.datasets', 'llmvision.datasets.rec'])
 DATA_SAMPLERS = _child('data sampler', MMENGINE_DATA_SAMPLERS, ['llmvision.datasets'])
 TRANSFORMS = _child('transform', MMENGINE_TRANSFORMS, ['llmvision.datasets.transforms'])
 FUNCTIONS = _child('function', MMENGINE_FUNCTIONS, ['llmvision.datasets'])

@@ -65,6 +65,7 @@ class LVISDataset(GroundingBaseDataset):
         self.cat2label = {cid: i for i, cid in enumerate(self.cat_ids)}
         self.class_names = [check_text(c.get('name'), key=f"categories[id={c['id']}].name") for c in cats]
         self._metainfo['classes'] = tuple(self.class_names)
+        self._metainfo['cat_ids'] = tuple(self.cat_ids)
 
         anns_by_img: Dict[int, list] = {}
         for ann in raw['annotations']:

@@ -78,6 +78,7 @@ class ODVGDataset(GroundingBaseDataset):
         self.label_ids = [str(int(k)) for k in ids]
         self.label_names = [check_text(raw[k], key=f'label map[{k}]') for k in ids]
         self._metainfo['classes'] = tuple(self.label_names)
+        self._metainfo['cat_ids'] = tuple(int(k) for k in ids)
 
     def load_data_list(self) -> List[dict]:
         if self.label_map_file:

@@ -33,7 +33,8 @@ class RefCOCODataset(GroundingBaseDataset):
     """RefCOCO / RefCOCO+ / RefCOCOg in the refer layout.
 
     Reads ``<data_root>/<dataset>/instances.json`` and ``<data_root>/<dataset>/refs(<split_by>).p``;
-    keeps the refs of ``split``; one data info per sentence (extra keys ``ref_id``, ``ann_id``,
+    keeps the refs of ``split``; one data info per sentence (extra keys ``ori_gt_bboxes`` (the gt box
+    in original pixels, for RefExpMetric), ``split``, ``ref_id``, ``ann_id``,
     ``sent_id``). Images: ``data_prefix['img']`` (relative to ``data_root``) + the image ``file_name``.
 
     Args:
@@ -96,7 +97,8 @@ class RefCOCODataset(GroundingBaseDataset):
                             height=height, width=width, text=text, custom_entities=False,
                             tokens_positive=[[[0, len(text)]]],
                             instances=[dict(bbox=box, bbox_label=0, ignore_flag=0)],
-                            ref_id=ref.get('ref_id'), ann_id=ref['ann_id'], sent_id=sent.get('sent_id', j)))
+                            ref_id=ref.get('ref_id'), ann_id=ref['ann_id'], sent_id=sent.get('sent_id', j),
+                            ori_gt_bboxes=[box], split=self.split))
         if not out:
             raise BadSampleError('ref has no sentences')
         return out

@@ -1,23 +1,17 @@
-"""``--out results.json``: dump predictions in COCO/LVIS result format.
+"""``tools/test.py --out results.json``: dump predictions in COCO/LVIS result format.
 
 Each entry: ``{"image_id", "category_id", "bbox": [x, y, w, h], "score"}`` (pixels of the original
 image). ``category_id`` maps the model's label through ``dataset_meta['cat_ids']`` when the
 dataset provides it (COCO/LVIS ids); otherwise the label index is written, with a warning.
+Padded duplicates of the distributed sampler are dropped (one entry set per image).
 """
-import json
-import math
-
-import torch
+import numpy as np
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 
+from llmvision.evaluation.predictions import (dedupe_records, records_to_results, results2json,
+                                              sample_to_record)
 from llmvision.registry import METRICS
-from llmvision.structures.boxes import xyxy_to_xywh
-from llmvision.utils.compat import atomic_write_bytes
-
-
-def _get(sample, key):
-    return sample.get(key) if isinstance(sample, dict) else getattr(sample, key, None)
 
 
 @METRICS.register_module()
@@ -33,33 +27,18 @@ class DumpDetResults(BaseMetric):
         self.out_file_path = out_file_path
 
     def process(self, data_batch, data_samples) -> None:
-        for sample in data_samples:
-            if not isinstance(sample, dict):
-                sample = sample.to_dict()
-            pred = sample['pred_instances']
-            img_id = sample.get('img_id')
-            if img_id is None:
-                raise KeyError('DumpDetResults: data sample has no img_id in its metainfo')
-            self.results.append(dict(
-                img_id=img_id,
-                bboxes=torch.as_tensor(pred['bboxes']).detach().cpu().float(),
-                scores=torch.as_tensor(pred['scores']).detach().cpu().float(),
-                labels=torch.as_tensor(pred['labels']).detach().cpu().long()))
+        self.results.extend(sample_to_record(s) for s in data_samples)
 
     def compute_metrics(self, results: list) -> dict:
+        records = dedupe_records(results)
         cat_ids = (self.dataset_meta or {}).get('cat_ids')
-        entries = []
-        for res in results:
-            boxes = xyxy_to_xywh(res['bboxes']).tolist()
-            for box, score, label in zip(boxes, res['scores'].tolist(), res['labels'].tolist()):
-                if not math.isfinite(score):
-                    raise ValueError(f'image {res["img_id"]}: non-finite score {score}')
-                cat = cat_ids[label] if cat_ids is not None else label
-                entries.append(dict(image_id=res['img_id'], category_id=cat,
-                                    bbox=[round(v, 2) for v in box], score=round(score, 5)))
         if cat_ids is None:
+            num = max((int(r['labels'].max()) + 1 for r in records if len(r['labels'])), default=0)
+            cat_ids = np.arange(num)
             print_log(f'{self.out_file_path}: the dataset has no cat_ids; category_id holds the '
                       'label index', logger='current', level=30)
-        atomic_write_bytes(json.dumps(entries).encode(), self.out_file_path)
-        print_log(f'wrote {len(entries)} detections to {self.out_file_path}', logger='current')
+        entries = records_to_results(records, cat_ids)
+        results2json(entries, self.out_file_path)
+        print_log(f'wrote {len(entries)} detections of {len(records)} images to '
+                  f'{self.out_file_path}', logger='current')
         return {}

@@ -8,10 +8,11 @@ Bad input (unknown image or category id, NaN/inf score or box, negative box size
 """
 import json
 import os
-import tempfile
 from typing import Iterable, List, Sequence
 
 import numpy as np
+
+from llmvision.utils.compat import atomic_write_bytes
 
 from .box_ap import BoxDetections, BoxGroundTruth
 
@@ -99,17 +100,7 @@ def records_to_results(records: Iterable[dict], cat_ids: Sequence[int]) -> List[
 
 def results2json(results: List[dict], out_file: str) -> str:
     """Write result-format dicts to ``out_file`` atomically (temp file + ``os.replace``)."""
-    out_dir = os.path.dirname(os.path.abspath(out_file))
-    os.makedirs(out_dir, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.tmp_results_', suffix='.json', dir=out_dir)
-    try:
-        with os.fdopen(fd, 'w') as f:
-            json.dump(results, f)
-        os.replace(tmp, out_file)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    atomic_write_bytes(json.dumps(results).encode(), out_file)
     return out_file
 
 

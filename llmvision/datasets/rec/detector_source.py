@@ -12,8 +12,7 @@ from typing import Callable, List, Optional, Sequence, Union
 import torch
 
 from llmvision.models.selectors.candidates import CandidateSet
-from llmvision.models.selectors.llm_builder import build_object
-from llmvision.registry import TASK_UTILS, TRANSFORMS
+from llmvision.registry import MODELS, TASK_UTILS, TRANSFORMS
 
 from .noun_phrases import noun_phrases
 
@@ -47,7 +46,7 @@ class DetectorCandidateSource:
                  grounding: bool = True, use_nltk: bool = True, device: Optional[str] = None):
         if not (detection or grounding):
             raise ValueError('DetectorCandidateSource: enable detection and/or grounding')
-        self.detector = build_object(detector)
+        self.detector = MODELS.build(detector) if isinstance(detector, dict) else detector
         if checkpoint is not None:
             from mmengine.runner import load_checkpoint
             load_checkpoint(self.detector, checkpoint, map_location='cpu')

@@ -10,31 +10,9 @@ import random
 from collections import Counter
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-import torch
-
+from llmvision.models.selectors.accuracy import best_candidate, iou_passes
 from llmvision.models.selectors.candidates import CandidateSet, clip_candidates
 from llmvision.models.selectors.serializer import BoxListPromptSerializer
-from llmvision.structures import box_iou
-
-
-def best_candidate(blocks: Sequence[CandidateSet], gt_xyxy) -> Tuple[Optional[Tuple[int, int]], float]:
-    """``((block, box), iou)`` of the candidate with the highest IoU to ``gt_xyxy`` ``[4]``;
-    ``(None, 0.0)`` without candidates. Ties go to the first in prompt order."""
-    gt = torch.as_tensor(gt_xyxy, dtype=torch.float32).reshape(1, 4)
-    best, best_iou = None, -1.0
-    for bi, b in enumerate(blocks):
-        if not len(b):
-            continue
-        ious = box_iou(b.bboxes, gt)[:, 0]
-        j = int(ious.argmax())
-        if float(ious[j]) > best_iou:
-            best, best_iou = (bi, j), float(ious[j])
-    return best, max(best_iou, 0.0)
-
-
-def iou_passes(iou: float, thr: float, inclusive: bool) -> bool:
-    """``iou >= thr`` if ``inclusive`` else ``iou > thr``."""
-    return iou >= thr if inclusive else iou > thr
 
 
 def shuffled_copies(blocks: Sequence[CandidateSet], label: Tuple[int, int], num: int,
