@@ -48,9 +48,10 @@ def build_prompt(text: Union[str, Sequence[str]],
     if not caption.strip():
         raise ValueError('build_prompt: the caption is empty; give at least one phrase')
     if tokens_positive is None:
-        end = len(caption.rstrip())
-        if caption.rstrip().endswith('.'):
-            end -= 1
+        body = caption.rstrip()
+        if body.endswith('.'):
+            body = body[:-1].rstrip()
+        end = len(body)
         start = len(caption) - len(caption.lstrip())
         return caption, [[(start, end)]]
     return caption, _check_spans(caption, tokens_positive)
