@@ -1,8 +1,9 @@
 """Build third-party (transformers / peft) objects from pure-Python config dicts.
 
 ``dict(type=AutoModelForCausalLM.from_pretrained, pretrained_model_name_or_path='checkpoints/x')``
-calls the callable with the other keys; nested dicts that carry a ``type`` are built first, so a
-tiny test model is ``dict(type=causal_lm_from_config, config=dict(type=Qwen2Config, ...))``.
+calls the callable with the other keys (not recursively: the callee builds nested configs, so a
+model that builds its own sub-modules gets plain dicts); a tiny test model is
+``dict(type=causal_lm_from_config, config=dict(type=Qwen2Config, ...))``.
 """
 import os
 
@@ -10,12 +11,13 @@ from llmvision.registry import MODELS, TASK_UTILS
 
 
 def build_object(cfg):
-    """Build ``cfg`` (a dict with a callable or registered-name ``type``); other values pass through."""
+    """Build ``cfg`` (a dict with a callable or registered-name ``type``); anything else
+    (a built object, ``None``) passes through unchanged."""
     if not isinstance(cfg, dict) or 'type' not in cfg:
         return cfg
     cfg = dict(cfg)
     fn = cfg.pop('type')
-    kwargs = {k: build_object(v) for k, v in cfg.items()}
+    kwargs = dict(cfg)
     if isinstance(fn, str):
         for registry in (MODELS, TASK_UTILS):
             if registry.get(fn) is not None:
@@ -36,12 +38,13 @@ def causal_lm_from_config(config, dtype=None, seed=None):
     """Randomly initialised ``AutoModelForCausalLM`` from a transformers config (tests, tiny runs).
 
     Args:
-        config: a ``PretrainedConfig`` (or a dict built into one by :func:`build_object`).
+        config: a ``PretrainedConfig``, or a dict ``type=Qwen2Config, ...`` built here.
         dtype: optional torch dtype of the parameters.
         seed: optional ``torch.manual_seed`` before initialisation (reproducible weights).
     """
     import torch
     from transformers import AutoModelForCausalLM
+    config = build_object(config)
     if seed is not None:
         torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config)
