@@ -1,0 +1,93 @@
+"""DetectorCandidateSource against a fake detector with the GroundingDINO predict interface.
+
+The fake returns fixed pred_instances and records the prompts it was given, so the test checks
+the two runs (noun-phrase detection + expression grounding), label mapping, score filtering,
+the per-run cap and the default image pipeline.
+"""
+import torch
+from mmengine.model import BaseModel
+from mmengine.structures import InstanceData
+
+from llmvision.datasets.rec.detector_source import DetectorCandidateSource
+from llmvision.datasets.rec.noun_phrases import noun_phrases
+from llmvision.structures import DetDataSample
+
+
+class FakeDetector(BaseModel):
+    """``predict``: for a list of names, one box per name (score 0.9, 0.2, 0.9, ...); for a
+    caption, three boxes with scores 0.8 / 0.5 / 0.1 (label 0)."""
+
+    def __init__(self):
+        super().__init__()
+        self.prompts = []
+        self.dummy = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, inputs, data_samples=None, mode='tensor'):
+        assert mode == 'predict'
+        out = []
+        for img, s in zip(inputs, data_samples):
+            assert img.ndim == 3 and 'ori_shape' in s.metainfo
+            text = s.metainfo['text']
+            self.prompts.append((text, s.metainfo['custom_entities']))
+            pred = InstanceData()
+            if isinstance(text, list):
+                n = len(text)
+                pred.bboxes = torch.tensor([[10. * i, 0., 10. * i + 5, 5.] for i in range(n)])
+                pred.scores = torch.tensor([0.9 if i % 2 == 0 else 0.2 for i in range(n)])
+                pred.labels = torch.arange(n)
+            else:
+                pred.bboxes = torch.tensor([[1., 1., 9., 9.], [2., 2., 8., 8.], [3., 3., 4., 4.]])
+                pred.scores = torch.tensor([0.5, 0.8, 0.1])
+                pred.labels = torch.zeros(3, dtype=torch.long)
+            s.pred_instances = pred
+            out.append(s)
+        return out
+
+
+def fake_pipeline(data):
+    return dict(inputs=torch.zeros(3, 20, 30, dtype=torch.uint8),
+                data_samples=DetDataSample(metainfo=dict(img_path=data['img_path'],
+                                                         ori_shape=(20, 30), img_shape=(20, 30))))
+
+
+def test_detection_plus_grounding():
+    det = FakeDetector()
+    src = DetectorCandidateSource(det, pipeline=[fake_pipeline], score_thr=0.3, use_nltk=False)
+    rec = dict(key='k', img_path='x.png', expression='the red circle on the left')
+    c = src(rec)
+    assert det.prompts == [(['the red circle on the left'], True),
+                           ('the red circle on the left', False)]
+    # detection: 1 phrase -> 1 box (0.9); grounding: 0.8 then 0.5 (sorted), 0.1 filtered
+    assert c.source == 'grounding_dino' and len(c) == 3
+    assert c.labels == ['the red circle on the left'] * 3
+    assert torch.allclose(c.scores, torch.tensor([0.9, 0.8, 0.5]))
+    assert c.bboxes.tolist() == [[0., 0., 5., 5.], [2., 2., 8., 8.], [1., 1., 9., 9.]]
+    capped = DetectorCandidateSource(FakeDetector(), pipeline=[fake_pipeline], score_thr=0.0,
+                                     max_per_prompt=1, detection=False)(rec)
+    assert len(capped) == 1 and capped.scores.tolist() == [0.800000011920929]
+
+
+def test_noun_phrase_labels_map_back(monkeypatch):
+    import llmvision.datasets.rec.detector_source as mod
+    monkeypatch.setattr(mod, 'noun_phrases', lambda e, use_nltk: ['red circle', 'blue square',
+                                                                   'table'])
+    c = DetectorCandidateSource(FakeDetector(), pipeline=[fake_pipeline], grounding=False,
+                                score_thr=0.3)(dict(key='k', img_path='x', expression='e'))
+    assert c.labels == ['red circle', 'table']  # 'blue square' scored 0.2
+    assert c.bboxes.tolist() == [[0., 0., 5., 5.], [20., 0., 25., 5.]]
+
+
+def test_noun_phrases_fallback():
+    assert noun_phrases('  the  red circle ', use_nltk=False) == ['the red circle']
+    assert noun_phrases('') == []
+    out = noun_phrases('the red circle left of the blue square')
+    assert out == ['the red circle left of the blue square'] or 'red circle' in out
+
+
+def test_default_pipeline_reads_the_image(synthetic_data):
+    from llmvision.datasets.rec import load_refer_records
+    rec = load_refer_records(str(synthetic_data.refcoco_root), split='val',
+                             img_prefix=str(synthetic_data.image_dir))[0]
+    det = FakeDetector()
+    c = DetectorCandidateSource(det, score_thr=0.0, use_nltk=False)(rec)
+    assert len(c) == 4 and det.prompts[1] == (rec['expression'], False)
