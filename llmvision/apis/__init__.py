@@ -1,4 +1,9 @@
 """Public inference API (used by tools/image_demo.py and tests)."""
 from .draw import color_for, draw_detections
+from .inference import (build_test_pipeline, inference_detector, init_detector, make_prompt,
+                        parse_category_prompt)
+from .noun_phrases import first_noun_phrase, nltk_available, noun_phrases, phrase_spans
 
-__all__ = ['color_for', 'draw_detections']
+__all__ = ['color_for', 'draw_detections', 'build_test_pipeline', 'inference_detector',
+           'init_detector', 'make_prompt', 'parse_category_prompt', 'first_noun_phrase',
+           'nltk_available', 'noun_phrases', 'phrase_spans']

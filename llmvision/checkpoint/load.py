@@ -2,8 +2,6 @@
 import os
 from typing import Tuple
 
-import torch
-
 from .hf_grounding_dino import convert_hf_grounding_dino
 from .mmdet_grounding_dino import convert_mmdet_grounding_dino
 from .report import ConversionReport, load_converted
@@ -22,7 +20,10 @@ def read_state_dict(path: str) -> dict:
     if path.endswith('.safetensors'):
         from safetensors.torch import load_file
         return load_file(path)
-    ckpt = torch.load(path, map_location='cpu', weights_only=False)
+    # mmengine's loader, patched by llmvision.utils.compat: weights-only unpickling with an
+    # allow-list, so an untrusted file cannot run code (LLMVISION_TRUSTED_CHECKPOINTS=1 opts out)
+    from mmengine.runner.checkpoint import _load_checkpoint
+    ckpt = _load_checkpoint(path, map_location='cpu')
     for key in ('state_dict', 'model'):
         if isinstance(ckpt, dict) and isinstance(ckpt.get(key), dict):
             return ckpt[key]
