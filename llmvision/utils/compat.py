@@ -20,7 +20,13 @@ in ``tests/test_engine_compat.py``:
    in place, so a kill during a save left a truncated ``iter_N.pth`` or an empty
    ``last_checkpoint``. We write to a temporary file in the same folder and ``os.replace``.
 
-The third known trap, bf16 under ``AmpOptimWrapper`` (its GradScaler cannot unscale bf16
+4. ``mmengine.dist.init_dist('pytorch')`` always calls ``torch.cuda.set_device``, so a
+   torchrun job on a machine without GPUs (CPU/gloo DDP, our tests) dies before it starts. Without
+   CUDA we initialise the process group directly (gloo); with CUDA mmengine's code runs unchanged.
+   Likewise ``Runner.wrap_model`` passes ``device_ids=[LOCAL_RANK]`` to DDP, which torch rejects
+   for a CPU module: without CUDA our ``MMDistributedDataParallel`` drops ``device_ids``.
+
+The remaining known trap, bf16 under ``AmpOptimWrapper`` (its GradScaler cannot unscale bf16
 gradients), is handled by :class:`llmvision.engine.optim_wrappers.BF16OptimWrapper`.
 """
 import importlib.metadata
@@ -173,6 +179,39 @@ def _patch_atomic_local_writes():
     LocalBackend.put_text = put_text
 
 
+def _patch_cpu_dist_init():
+    import mmengine.dist.utils as dist_utils
+    original = dist_utils._init_dist_pytorch
+
+    def _init_dist_pytorch(backend='nccl', init_backend='torch', **kwargs):
+        if torch.cuda.is_available():
+            return original(backend, init_backend=init_backend, **kwargs)
+        import torch.distributed as torch_dist
+        if backend == 'nccl':
+            backend = 'gloo'
+        if init_backend == 'deepspeed':
+            import deepspeed
+            return deepspeed.init_distributed(dist_backend=backend, **kwargs)
+        torch_dist.init_process_group(backend=backend, **kwargs)
+
+    _init_dist_pytorch.__wrapped__ = original
+    dist_utils._init_dist_pytorch = _init_dist_pytorch
+
+
+def _patch_cpu_ddp():
+    from mmengine.model.wrappers import MMDistributedDataParallel
+    original = MMDistributedDataParallel.__init__
+
+    def __init__(self, module, detect_anomalous_params: bool = False, **kwargs):
+        if not torch.cuda.is_available():
+            kwargs.pop('device_ids', None)
+            kwargs.pop('output_device', None)
+        original(self, module, detect_anomalous_params=detect_anomalous_params, **kwargs)
+
+    __init__.__wrapped__ = original
+    MMDistributedDataParallel.__init__ = __init__
+
+
 def install() -> None:
     """Install all patches (safe to call more than once)."""
     global _INSTALLED
@@ -181,6 +220,8 @@ def install() -> None:
     _patch_pkg_resources()
     _patch_torch_load()
     _patch_atomic_local_writes()
+    _patch_cpu_dist_init()
+    _patch_cpu_ddp()
     _INSTALLED = True
 
 

@@ -250,13 +250,22 @@ class GroundingDINO(BaseModel):
         return valid
 
     @staticmethod
-    def _prompt_of(sample, index: int):
+    def _prompt_of(sample, index: int, allow_no_phrases: bool = False):
+        """``(caption, entity_spans)`` of a sample's prompt.
+
+        ``allow_no_phrases``: a caption with ``tokens_positive == []`` is accepted (no entities), as
+        for a training image without objects whose caption names none ("a plain gray background");
+        it only supplies negatives. Elsewhere a caption without phrases is an error.
+        """
         meta = sample.metainfo
         if 'text' not in meta:
             raise KeyError(f'data_samples[{index}] has no metainfo "text" (a caption or a list of '
                            f'category names); keys: {sorted(meta)}')
+        text, spans = meta['text'], meta.get('tokens_positive')
         try:
-            return build_prompt(meta['text'], meta.get('tokens_positive'))
+            if allow_no_phrases and isinstance(text, str) and spans is not None and len(spans) == 0:
+                return build_prompt(text)[0], []
+            return build_prompt(text, spans)
         except ValueError as e:
             raise ValueError(f'data_samples[{index}] (img_path={meta.get("img_path")}): {e}') from None
 
@@ -289,7 +298,8 @@ class GroundingDINO(BaseModel):
         co-trained heads (the LLM captioner)."""
         captions, gts = [], []
         for i, s in enumerate(data_samples):
-            caption, spans = self._prompt_of(s, i)
+            no_boxes = 'bboxes' not in s.gt_instances or len(s.gt_instances.bboxes) == 0
+            caption, spans = self._prompt_of(s, i, allow_no_phrases=no_boxes)
             captions.append(caption)
             gts.append((s, spans))
         img = self.pre_transformer(self.extract_feat(inputs), self._pixel_valid(inputs, data_samples))
