@@ -1,4 +1,6 @@
 from .grounding_dino import GroundingDINO
+from .llmdet import LLMDet, memory_to_levels
 from .postprocess import boxes_to_original, entity_scores, predict_instances
 
-__all__ = ['GroundingDINO', 'boxes_to_original', 'entity_scores', 'predict_instances']
+__all__ = ['GroundingDINO', 'LLMDet', 'memory_to_levels', 'boxes_to_original', 'entity_scores',
+           'predict_instances']

@@ -294,8 +294,9 @@ class GroundingDINO(BaseModel):
         return out
 
     def loss(self, inputs: torch.Tensor, data_samples) -> Dict[str, torch.Tensor]:
-        """Loss dict; also stores ``self.last_outputs`` (raw outputs + ``last_layer_assign``) for
-        co-trained heads (the LLM captioner)."""
+        """Loss dict; also stores ``self.last_outputs`` (raw outputs + ``last_layer_assign``,
+        ``batch_gt``, ``spatial_shapes [L, 2]``, ``valid_ratios [B, L, 2]``) for co-trained heads
+        (the LLM captioner)."""
         captions, gts = [], []
         for i, s in enumerate(data_samples):
             no_boxes = 'bboxes' not in s.gt_instances or len(s.gt_instances.bboxes) == 0
@@ -327,6 +328,7 @@ class GroundingDINO(BaseModel):
             out['enc_bbox_preds'], text['text_token_mask'], batch_gt, out['dn_meta'])
         out['last_layer_assign'] = assign
         out['batch_gt'] = batch_gt
+        out['spatial_shapes'], out['valid_ratios'] = img['spatial_shapes'], img['valid_ratios']
         self.last_outputs = out
         return losses
 

@@ -1,0 +1,137 @@
+"""LLMDet = tiny Grounding-DINO + LLM captioner on the synthetic set.
+
+The region captions must come from the MATCHING queries of the last decoder layer (denoising
+queries come first in the decoder output and must be skipped); inference never runs the LLM;
+only LoRA / projectors / detector weights train while the base LLM stays bitwise unchanged.
+"""
+import pytest
+import torch
+from mmengine.runner import Runner
+
+from llmvision.engine import load_config
+from llmvision.registry import MODELS
+
+CONFIG = 'configs/llmdet/llmdet_tiny_synthetic.py'
+
+
+def _cfg(data, **extra):
+    opts = {'train_dataloader.dataset.data_root': f'{data.root}/',
+            'model.text_encoder.tokenizer': str(data.bert_tokenizer),
+            'model.captioner.tokenizer': str(data.llm_tokenizer),
+            'train_dataloader.batch_size': 3,
+            'train_dataloader.dataset.pipeline.3.scales': [128]}
+    opts.update(extra)
+    return load_config(CONFIG, opts)
+
+
+@pytest.fixture(scope='module')
+def setup(synthetic_data):
+    cfg = _cfg(synthetic_data)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model).train()
+    loader = Runner.build_dataloader(cfg.train_dataloader, seed=0)
+    batches = []
+    for b in loader:
+        if all(len(s.gt_instances) for s in b['data_samples']):
+            batches.append(b)
+        if len(batches) == 3:
+            break
+    return cfg, model, batches
+
+
+def test_region_captions_use_matching_queries_not_dn(setup):
+    _, model, batches = setup
+    assert model.dn_query_generator is not None
+    seen = {}
+
+    def capture(levels, queries, boxes, captions, phrases, valid_ratios=None):
+        seen.update(levels=levels, queries=queries, boxes=boxes, captions=captions, phrases=phrases)
+        zero = sum(p.sum() for p in model.captioner.parameters() if p.requires_grad) * 0
+        return dict(loss_image_caption=zero, loss_region_caption=zero)
+
+    original = model.captioner.loss
+    model.captioner.loss = capture
+    try:
+        data = model.data_preprocessor(batches[0], True)
+        model(**data, mode='loss')
+    finally:
+        model.captioner.loss = original
+    out = model.last_outputs
+    num_dn = out['dn_meta']['num_denoising_queries']
+    assert num_dn > 0
+    hidden = out['hidden_states'][-1]
+    for i, (q_idx, g_idx) in enumerate(out['last_layer_assign']):
+        assert len(q_idx) == len(batches[0]['data_samples'][i].gt_instances)
+        assert torch.equal(seen['queries'][i], hidden[i, num_dn + q_idx])
+        assert not torch.equal(seen['queries'][i], hidden[i, q_idx])  # the DN rows are different
+        assert torch.equal(seen['boxes'][i], out['all_bbox_preds'][-1][i, num_dn + q_idx])
+        meta = batches[0]['data_samples'][i].metainfo
+        labels = out['batch_gt'][i]['labels'][g_idx].tolist()
+        assert seen['phrases'][i] == [meta['phrases'][lab] for lab in labels]
+        assert seen['captions'][i] == meta['long_caption']
+    # memory levels: [B, C, H, W] at strides 8, 16, 32, 64 of the padded batch
+    shapes = [tuple(m.shape[-2:]) for m in seen['levels']]
+    assert shapes == [tuple(s) for s in out['spatial_shapes'].tolist()]
+
+
+def test_training_updates_lora_and_detector_but_not_base_llm(setup):
+    cfg, model, batches = setup
+    base = {n: p.detach().clone() for n, p in model.captioner.llm.named_parameters()
+            if 'lora_' not in n}
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    assert all(not p.requires_grad for n, p in model.captioner.llm.named_parameters()
+               if 'lora_' not in n)
+    before = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    opt = torch.optim.AdamW(trainable, lr=1e-3)
+    caption_losses = []
+    for step in range(6):
+        data = model.data_preprocessor(batches[step % len(batches)], True)
+        losses = model(**data, mode='loss')
+        total = sum(v for k, v in losses.items() if 'loss' in k)
+        opt.zero_grad()
+        total.backward()
+        opt.step()
+        caption_losses.append((losses['loss_image_caption'] + losses['loss_region_caption']).item())
+    for n, p in model.captioner.llm.named_parameters():
+        if 'lora_' not in n:
+            assert torch.equal(p, base[n]), n
+    changed = {n for n, p in model.named_parameters() if p.requires_grad and not torch.equal(p, before[n])}
+    assert any('lora_' in n for n in changed)
+    assert any(n.startswith('captioner.region_projector') for n in changed)
+    assert any(n.startswith('decoder.') for n in changed) and any(n.startswith('encoder.') for n in changed)
+    assert caption_losses[-1] < caption_losses[0]
+
+
+def test_predict_never_runs_the_llm_and_switch_removes_it(setup, synthetic_data):
+    _, model, batches = setup
+    model.eval()
+
+    def boom(*args, **kwargs):
+        raise AssertionError('the LLM ran at inference')
+
+    handles = [m.register_forward_pre_hook(lambda *a, **k: boom()) for m in model.captioner.modules()]
+    try:
+        with torch.no_grad():
+            out = model.test_step(batches[0])
+    finally:
+        for h in handles:
+            h.remove()
+    assert len(out) == len(batches[0]['data_samples']) and out[0].pred_instances.bboxes.shape[1] == 4
+    model.train()
+    cfg = _cfg(synthetic_data, **{'model.use_captioner': False})
+    detector_only = MODELS.build(cfg.model)
+    assert detector_only.captioner is None
+    assert not any(n.startswith('captioner.') for n in detector_only.state_dict())
+
+
+def test_missing_caption_is_counted_not_fatal(setup):
+    _, model, batches = setup
+    model.train()
+    batch = dict(inputs=batches[1]['inputs'], data_samples=[s.clone() for s in batches[1]['data_samples']])
+    batch['data_samples'][0].set_metainfo(dict(long_caption=None))
+    before = model.captioner.counters.get('image_caption_missing', 0)
+    data = model.data_preprocessor(batch, True)
+    losses = model(**data, mode='loss')
+    assert torch.isfinite(losses['loss_image_caption'])
+    assert losses['num_image_caption_missing'].item() == 1
+    assert model.captioner.counters['image_caption_missing'] == before + 1
