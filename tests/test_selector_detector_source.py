@@ -9,7 +9,7 @@ from mmengine.model import BaseModel
 from mmengine.structures import InstanceData
 
 from llmvision.datasets.rec.detector_source import DetectorCandidateSource
-from llmvision.datasets.rec.noun_phrases import noun_phrases
+from llmvision.models.language.noun_phrases import noun_phrases_or_whole as noun_phrases
 from llmvision.structures import DetDataSample
 
 
@@ -69,7 +69,7 @@ def test_detection_plus_grounding():
 
 def test_noun_phrase_labels_map_back(monkeypatch):
     import llmvision.datasets.rec.detector_source as mod
-    monkeypatch.setattr(mod, 'noun_phrases', lambda e, use_nltk: ['red circle', 'blue square',
+    monkeypatch.setattr(mod, 'noun_phrases_or_whole', lambda e, use_nltk: ['red circle', 'blue square',
                                                                    'table'])
     c = DetectorCandidateSource(FakeDetector(), pipeline=[fake_pipeline], grounding=False,
                                 score_thr=0.3)(dict(key='k', img_path='x', expression='e'))

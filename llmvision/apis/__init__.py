@@ -2,7 +2,8 @@
 from .draw import color_for, draw_detections
 from .inference import (build_test_pipeline, inference_detector, init_detector, make_prompt,
                         parse_category_prompt)
-from .noun_phrases import first_noun_phrase, nltk_available, noun_phrases, phrase_spans
+from llmvision.models.language.noun_phrases import (first_noun_phrase, nltk_available,
+                                                 noun_phrases, phrase_spans)
 
 __all__ = ['color_for', 'draw_detections', 'build_test_pipeline', 'inference_detector',
            'init_detector', 'make_prompt', 'parse_category_prompt', 'first_noun_phrase',

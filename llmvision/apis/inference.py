@@ -17,7 +17,8 @@ from llmvision.datasets.transforms import LoadAnnotations, LoadImageFromFile
 from llmvision.engine.launch import load_config
 from llmvision.registry import MODELS
 
-from .noun_phrases import NLTK_HELP, nltk_available, noun_phrases, phrase_spans
+from llmvision.models.language.noun_phrases import (NLTK_HELP, nltk_available, noun_phrases,
+                                                 phrase_spans)
 
 MODES = ('detection', 'grounding', 'rec')
 

@@ -14,7 +14,7 @@ import torch
 from llmvision.models.selectors.candidates import CandidateSet
 from llmvision.registry import MODELS, TASK_UTILS, TRANSFORMS
 
-from .noun_phrases import noun_phrases
+from llmvision.models.language.noun_phrases import noun_phrases_or_whole
 
 DEFAULT_PIPELINE = (dict(type='LoadImageFromFile'), dict(type='PackDetInputs'))
 
@@ -92,7 +92,7 @@ class DetectorCandidateSource:
         expression = record['expression']
         blocks = []
         if self.detection:
-            phrases = noun_phrases(expression, self.use_nltk)
+            phrases = noun_phrases_or_whole(expression, self.use_nltk)
             blocks.append(self._run(data, phrases, phrases))
         if self.grounding:
             blocks.append(self._run(data, expression, [expression]))

@@ -15,6 +15,8 @@ from mmengine.model import BaseModule
 
 from llmvision.registry import MODELS
 from llmvision.structures.boxes import cxcywh_to_xyxy
+
+from ..hf_builder import build_object
 from .caption_prompt import IGNORE_INDEX, CaptionPrompt
 from .image_tokens import ImageTokenizer
 from .projector import VisualProjector
@@ -22,25 +24,6 @@ from .region_cross_attn import CONTEXT_KWARG, RegionCrossAttentionAdapter
 
 COUNTER_KEYS = ('image_caption_missing', 'image_caption_truncated', 'region_caption_truncated',
                 'regions_dropped', 'images_without_regions')
-
-
-def _build_from_cfg(cfg, what: str):
-    """``dict(type=callable, **kwargs)`` -> ``callable(**kwargs)``; objects pass through unchanged."""
-    if not isinstance(cfg, dict):
-        return cfg
-    cfg = dict(cfg)
-    builder = cfg.pop('type', None)
-    if builder is None:
-        raise ValueError(f'{what} config needs a "type" (a class or a callable such as '
-                         f'AutoModelForCausalLM.from_pretrained), got keys {sorted(cfg)}')
-    path = cfg.get('pretrained_model_name_or_path')
-    if isinstance(path, (str, os.PathLike)) and not os.path.exists(path):
-        raise FileNotFoundError(f'{what}: pretrained_model_name_or_path {str(path)!r} does not exist; put the '
-                                'model files (config.json, weights, tokenizer files) there (llmvision never '
-                                'downloads)')
-    if isinstance(builder, str):
-        return MODELS.build(dict(type=builder, **cfg))
-    return builder(**cfg)
 
 
 def _build_tokenizer(tokenizer):
@@ -51,7 +34,7 @@ def _build_tokenizer(tokenizer):
                                     'tokenizer files (tokenizer.json, tokenizer_config.json) there '
                                     '(llmvision never downloads)')
         return AutoTokenizer.from_pretrained(str(tokenizer))
-    return _build_from_cfg(tokenizer, 'tokenizer')
+    return build_object(tokenizer)
 
 
 @MODELS.register_module()
@@ -106,7 +89,7 @@ class LLMCaptioner(BaseModule):
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         self.tokenizer = _build_tokenizer(tokenizer)
-        llm = _build_from_cfg(llm, 'llm')
+        llm = build_object(llm)
         if not isinstance(llm, nn.Module):
             raise TypeError(f'llm must build an nn.Module causal LM, got {type(llm).__name__}')
         llm.requires_grad_(False)
@@ -114,7 +97,7 @@ class LLMCaptioner(BaseModule):
             llm.config.use_cache = False
         if lora is not None:
             from peft import get_peft_model
-            llm = get_peft_model(llm, _build_from_cfg(lora, 'lora'))
+            llm = get_peft_model(llm, build_object(lora))
         self.llm = llm
         causal = self.causal_lm
         if gradient_checkpointing:

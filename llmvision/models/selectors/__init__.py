@@ -4,7 +4,7 @@ from .accuracy import (best_candidate, iou_passes, oracle_box, rec_accuracy,
 from .answer_parser import fallback_choice, parse_answer
 from .candidates import CandidateSet, clip_candidates
 from .evaluation_table import accuracy_table, detector_only, format_table, llm_selector, oracle
-from .llm_builder import build_object, causal_lm_from_config
+from ..hf_builder import build_object, causal_lm_from_config
 from .rec_selector import RECSelector
 from .serializer import BoxListPromptSerializer, SerializedPrompt
 

@@ -31,7 +31,7 @@ from llmvision.structures import DetDataSample
 
 from .answer_parser import OK, fallback_choice, parse_answer
 from .candidates import CandidateSet
-from .llm_builder import build_object
+from ..hf_builder import build_object
 from .serializer import BoxListPromptSerializer
 
 DEFAULT_LORA_TARGETS = ('q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj',

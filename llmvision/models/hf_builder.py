@@ -1,4 +1,5 @@
-"""Build third-party (transformers / peft) objects from pure-Python config dicts.
+"""Build third-party (transformers / peft) objects from pure-Python config dicts (LLMs, LoRA,
+tokenizers) for the captioner, the REC selector and their configs.
 
 ``dict(type=AutoModelForCausalLM.from_pretrained, pretrained_model_name_or_path='checkpoints/x')``
 calls the callable with the other keys (not recursively: the callee builds nested configs, so a
