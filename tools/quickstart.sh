@@ -21,7 +21,7 @@ python3 -m pip install -q -e .
 
 echo "== [2/5] synthetic dataset -> $DATA"
 if [ ! -f "$DATA/summary.txt" ]; then
-    python3 tools/make_synthetic_dataset.py --out "$DATA" --seed 0
+    python3 tools/make_synthetic_dataset.py --out "$DATA" --seed 0 --num-train 600 --num-val 50
 else
     echo "reusing $DATA (delete it to regenerate)"
 fi

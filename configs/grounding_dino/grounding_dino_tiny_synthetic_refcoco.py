@@ -7,5 +7,8 @@ from mmengine.config import read_base
 with read_base():
     from .._base_.datasets.synthetic_refcoco import *  # noqa: F401,F403
     from .._base_.runtime import *  # noqa: F401,F403
-    from .._base_.schedules.synthetic_tiny import *  # noqa: F401,F403
     from .grounding_dino_tiny import *  # noqa: F401,F403
+
+from mmengine.runner import TestLoop
+
+test_cfg = dict(type=TestLoop)

@@ -37,6 +37,11 @@ model.update(  # noqa: F405
         max_region_caption_len=16,
         max_regions=16))
 
+# the captioner needs captions: train on the grounding form (long "conversations" descriptions
+# and region phrases) instead of the base config's detection form
+train_dataloader['dataset'].update(  # noqa: F405
+    ann_file='odvg/train_grounding.jsonl', label_map_file=None)
+
 default_hooks.update(  # noqa: F405
     logger=dict(type=LoggerHook, interval=20),  # noqa: F405
     checkpoint=dict(type=CheckpointHook, interval=500, by_epoch=False, max_keep_ckpts=2))  # noqa: F405

@@ -5,7 +5,7 @@ from torch.optim import AdamW
 
 from llmvision.engine import RNGStateHook
 
-max_iters = 3000
+max_iters = 1500
 lr = 1e-3
 
 optim_wrapper = dict(
