@@ -21,6 +21,7 @@ from ..language import build_prompt, chunk_names, spans_to_positive_map
 from ..layers import (MLP, ContrastiveEmbed, GroundingDinoDecoder, GroundingDinoEncoder,
                       SinePositionalEncoding2D, encoder_output_proposals, inverse_sigmoid)
 from .postprocess import predict_instances
+from .rec_heuristic import RecHeuristic
 
 
 def _build(cfg):
@@ -52,7 +53,9 @@ class GroundingDINO(BaseModel):
         dn_cfg: kwargs of the heads' ``CdnQueryGenerator`` (None: no denoising).
         loss_cfg: kwargs of the heads' ``GroundingDINOLoss``.
         test_cfg: ``max_per_img`` (300), ``chunked_size`` (40 names per prompt, <=0 disables),
-            ``rec_top1`` (keep only the best box; also per sample via metainfo ``rec=True``).
+            ``rec_top1`` (keep only the best box; also per sample via metainfo ``rec=True``),
+            ``rec_heuristic`` (None, or kwargs of :class:`RecHeuristic`: LLMDet's first-noun-phrase
+            entity and left/right/top/bottom re-scoring for REC samples).
         freeze_backbone: keep backbone (and neck if ``freeze_neck``) weights fixed.
     """
 
@@ -341,6 +344,7 @@ class GroundingDINO(BaseModel):
         """
         img = self.pre_transformer(self.extract_feat(inputs), self._pixel_valid(inputs, data_samples))
         chunk = int(self.test_cfg.get('chunked_size', 40) or 0)
+        heuristic = RecHeuristic.from_cfg(self.test_cfg.get('rec_heuristic'))
         jobs = []  # per sample: list of (caption, spans, label_offset)
         for i, s in enumerate(data_samples):
             text = s.metainfo.get('text')
@@ -353,6 +357,8 @@ class GroundingDINO(BaseModel):
                 jobs.append(parts)
             else:
                 caption, spans = self._prompt_of(s, i)
+                if heuristic is not None and heuristic.applies(s.metainfo, self.test_cfg):
+                    spans = heuristic.entity_spans(caption, spans)
                 jobs.append([(caption, spans, 0)])
         results = [[] for _ in data_samples]
         for c in range(max(len(j) for j in jobs)):
@@ -364,9 +370,11 @@ class GroundingDINO(BaseModel):
             for row, i in enumerate(ids):
                 meta = data_samples[i].metainfo
                 top1 = bool(self.test_cfg.get('rec_top1')) or bool(meta.get('rec', False))
-                results[i].append(predict_instances(
+                rescore = heuristic is not None and heuristic.applies(meta, self.test_cfg)
+                pred = predict_instances(
                     out['all_cls_scores'][-1, row], out['all_bbox_preds'][-1, row], maps[row], meta,
-                    int(self.test_cfg.get('max_per_img', 300)), jobs[i][c][2], top1))
+                    int(self.test_cfg.get('max_per_img', 300)), jobs[i][c][2], top1 and not rescore)
+                results[i].append(heuristic.rescore(pred, meta, top1) if rescore else pred)
         for s, res in zip(data_samples, results):
             pred = res[0].cat(res) if len(res) > 1 else res[0]
             s.pred_instances = pred
