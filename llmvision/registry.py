@@ -55,7 +55,7 @@ MODEL_WRAPPERS = _child('model_wrapper', MMENGINE_MODEL_WRAPPERS, ['llmvision.mo
 WEIGHT_INITIALIZERS = _child('weight initializer', MMENGINE_WEIGHT_INITIALIZERS, ['llmvision.models'])
 TASK_UTILS = _child('task util', MMENGINE_TASK_UTILS, ['llmvision.models'])
 
-METRICS = _child('metric', MMENGINE_METRICS, ['llmvision.evaluation'])
+METRICS = _child('metric', MMENGINE_METRICS, ['llmvision.evaluation', 'llmvision.engine'])
 EVALUATOR = _child('evaluator', MMENGINE_EVALUATOR, ['llmvision.evaluation'])
 
 VISUALIZERS = _child('visualizer', MMENGINE_VISUALIZERS, ['llmvision.apis'])

@@ -81,3 +81,13 @@ def test_unknown_category_and_bad_box(tmp_path):
     ann = _lvis_json(tmp_path, extra_ann=dict(id=9, image_id=11, category_id=2, bbox=[1, 1, 0, 5]))
     with pytest.raises(BadSampleError, match='annotation id 9 bbox is degenerate'):
         _build(ann, tmp_path)
+
+
+def test_dataset_name_from_metainfo_reaches_the_sample(synthetic_data):
+    """ODinW-style evaluation routes samples by ``dataset_name`` (MultiDatasetMetric)."""
+    from llmvision.datasets import LVISDataset
+    from llmvision.datasets.transforms import LoadAnnotations, LoadImageFromFile, PackDetInputs
+    ds = LVISDataset(ann_file=str(synthetic_data.lvis_val), data_prefix=dict(img=str(synthetic_data.image_dir)),
+                     metainfo=dict(dataset_name='shapes'), test_mode=True,
+                     pipeline=[dict(type=LoadImageFromFile), dict(type=LoadAnnotations), dict(type=PackDetInputs)])
+    assert ds[0]['data_samples'].metainfo['dataset_name'] == 'shapes'

@@ -100,3 +100,14 @@ def test_sigkill_then_resume_matches_uninterrupted(synthetic_data, tmp_path, lau
         assert got[step] == pytest.approx(ref[step], rel=1e-5, abs=1e-6), (step, got, ref)
     # the losses of the resumed steps are not trivially equal to each other
     assert len({round(ref[s], 6) for s in range(1, MAX_ITERS + 1)}) > 1
+
+
+def test_amp_bf16_through_train_tool(synthetic_data, tmp_path):
+    """``--amp bf16`` selects BF16OptimWrapper (no grad scaler) and trains on CPU."""
+    cmd = [sys.executable, str(ROOT / 'tools/train.py'), str(CONFIG), '--work-dir', str(tmp_path),
+           '--no-validate', '--amp', 'bf16', *_options(synthetic_data)]
+    cmd[cmd.index(f'train_cfg.max_iters={MAX_ITERS}')] = 'train_cfg.max_iters=2'
+    _run(cmd, 29651)
+    dumped = next(tmp_path.glob('*.py')).read_text()
+    assert "type='BF16OptimWrapper'" in dumped
+    assert sorted(_losses(tmp_path)) == [1, 2]

@@ -17,7 +17,7 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import llmvision  # noqa: E402,F401  (mmengine compatibility patches)
-from llmvision.engine.launch import build_runner, load_config  # noqa: E402
+from llmvision.engine.launch import build_runner, load_config, shutdown_dist  # noqa: E402
 from llmvision.engine.test_args import merge_test_args  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 
@@ -46,7 +46,10 @@ def main(argv=None):
     cfg = load_config(args.config, args.cfg_options)
     cfg = merge_test_args(cfg, args)
     runner = build_runner(cfg)
-    return runner.test()
+    try:
+        return runner.test()
+    finally:
+        shutdown_dist()
 
 
 if __name__ == '__main__':

@@ -14,7 +14,7 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import llmvision  # noqa: E402,F401  (mmengine compatibility patches)
-from llmvision.engine.launch import build_runner, load_config  # noqa: E402
+from llmvision.engine.launch import build_runner, load_config, shutdown_dist  # noqa: E402
 from llmvision.engine.train_args import merge_train_args  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 
@@ -56,7 +56,10 @@ def main(argv=None):
     cfg = load_config(args.config, args.cfg_options)
     cfg = merge_train_args(cfg, args)
     runner = build_runner(cfg)
-    runner.train()
+    try:
+        runner.train()
+    finally:
+        shutdown_dist()
 
 
 if __name__ == '__main__':

@@ -66,6 +66,14 @@ class GroundingBaseDataset(BaseDataset):
             error = BadSampleError(error.reason, source=source, line=line)
         self.bad_samples.handle(error)
 
+    def get_data_info(self, idx: int) -> dict:
+        """mmengine's data info, plus ``dataset_name`` when the dataset's metainfo names it (the
+        per-dataset routing key of ``MultiDatasetMetric``, e.g. ODinW)."""
+        info = super().get_data_info(idx)
+        if 'dataset_name' in self.metainfo:
+            info['dataset_name'] = self.metainfo['dataset_name']
+        return info
+
     def prepare_data(self, idx: int):
         """Run the pipeline; an image error becomes a counted skip (training, mode 'skip')."""
         try:

@@ -42,9 +42,6 @@ def _reconcile(ds: dict, key: str, value, source: str) -> None:
 
 def deepspeed_strategy(cfg, spec: str, amp: str = None):
     """Return ``(strategy, optim_wrapper)`` config dicts for ``FlexibleRunner``."""
-    from mmengine._strategy import DeepSpeedStrategy
-    from mmengine._strategy.deepspeed import DeepSpeedOptimWrapper
-
     ds = _read_ds_config(spec)
     wrapper = cfg.optim_wrapper
     _reconcile(ds, 'train_micro_batch_size_per_gpu', cfg.train_dataloader.get('batch_size'),
@@ -60,8 +57,9 @@ def deepspeed_strategy(cfg, spec: str, amp: str = None):
         ds['fp16'] = dict(enabled=True, loss_scale=0, initial_scale_power=16)
         ds.pop('bf16', None)
     ds.pop('train_batch_size', None)  # derived by DeepSpeed from micro batch x accumulation x world
-    strategy = dict(type=DeepSpeedStrategy, config=ds)
-    optim_wrapper = dict(type=DeepSpeedOptimWrapper, optimizer=wrapper.optimizer)
+    # registered names (mmengine STRATEGIES / OPTIM_WRAPPERS): the runner dumps the config as text
+    strategy = dict(type='DeepSpeedStrategy', config=ds)
+    optim_wrapper = dict(type='DeepSpeedOptimWrapper', optimizer=wrapper.optimizer)
     if 'paramwise_cfg' in wrapper:  # lr multipliers are applied by the optimizer constructor
         optim_wrapper['paramwise_cfg'] = wrapper.paramwise_cfg
     return strategy, optim_wrapper

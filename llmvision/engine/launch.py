@@ -55,3 +55,12 @@ def build_runner(cfg: Config):
         return FlexibleRunner.from_cfg(cfg)
     from mmengine.runner import Runner
     return Runner.from_cfg(cfg)
+
+
+def shutdown_dist() -> None:
+    """Destroy the process group at the end of a run (a gloo group left to interpreter exit can
+    abort a rank with "terminate called without an active exception")."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()

@@ -1,4 +1,8 @@
-"""Fold ``tools/test.py`` command-line options into a config."""
+"""Fold ``tools/test.py`` command-line options into a config.
+
+Injected components are named by their registered type names (strings): mmengine dumps the
+config as Python text, which a class object inserted at run time would break.
+"""
 import os.path as osp
 
 from mmengine.config import Config
@@ -30,18 +34,16 @@ def merge_test_args(cfg: Config, args) -> Config:
 
     if args.out:
         metrics = _as_list(cfg.test_evaluator)
+        # registered names, not classes: the runner dumps the config as text
         if args.out.endswith('.json'):
-            from llmvision.engine.dump_results import DumpDetResults
-            metrics.append(dict(type=DumpDetResults, out_file_path=args.out))
+            metrics.append(dict(type='DumpDetResults', out_file_path=args.out))
         elif args.out.endswith(('.pkl', '.pickle')):
-            from mmengine.evaluator import DumpResults
-            metrics.append(dict(type=DumpResults, out_file_path=args.out))
+            metrics.append(dict(type='DumpResults', out_file_path=args.out))
         else:
             raise ValueError(f'--out must end with .json or .pkl, got {args.out}')
         cfg.test_evaluator = metrics
 
     if args.show_dir:
-        from llmvision.engine.hooks.det_vis_hook import DetVisualizationHook
         hooks = cfg.setdefault('custom_hooks', [])
-        hooks.append(dict(type=DetVisualizationHook, test_out_dir=args.show_dir))
+        hooks.append(dict(type='DetVisualizationHook', test_out_dir=args.show_dir))
     return cfg

@@ -5,13 +5,12 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 
 from .deepspeed_cfg import deepspeed_strategy
-from .optim_wrappers import BF16OptimWrapper
 
 
 def _set_amp(cfg: Config, amp: str) -> None:
-    wrapper = cfg.optim_wrapper
+    wrapper = cfg.optim_wrapper  # registered names below: the runner dumps the config as text
     if amp == 'bf16':
-        wrapper.type = BF16OptimWrapper
+        wrapper.type = 'BF16OptimWrapper'
         wrapper.pop('loss_scale', None)
         wrapper.pop('dtype', None)
     else:
@@ -20,7 +19,7 @@ def _set_amp(cfg: Config, amp: str) -> None:
             raise RuntimeError('--amp fp16 needs a GPU (torch.cuda.amp GradScaler); use --amp bf16 on CPU')
         from mmengine.optim import AmpOptimWrapper
         if wrapper.get('type') not in (AmpOptimWrapper, 'AmpOptimWrapper'):
-            wrapper.type = AmpOptimWrapper
+            wrapper.type = 'AmpOptimWrapper'
             wrapper.setdefault('loss_scale', 'dynamic')
         wrapper.dtype = 'float16'
 

@@ -30,8 +30,9 @@ def build_object(cfg):
     if isinstance(path, str) and getattr(fn, '__name__', '') == 'from_pretrained' \
             and not os.path.isdir(path):
         raise FileNotFoundError(
-            f'{getattr(fn, "__qualname__", fn)}: local path {path!r} does not exist. llmvision is '
-            'offline: download the model yourself and put it at that path (or change the config).')
+            f'{getattr(fn, "__qualname__", fn)}: local path {path!r} does not exist: put the model '
+            'files (config.json, weights, tokenizer files) there or change the config path '
+            '(llmvision never downloads).')
     return fn(**kwargs)
 
 
