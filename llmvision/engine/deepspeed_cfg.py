@@ -4,10 +4,49 @@ The DeepSpeed json and the mmengine config can disagree on batch size, gradient 
 clipping and precision. The config wins (it is what the data loader and schedule were written
 for); every disagreement is logged as a warning so a user sees which value was used.
 """
+import importlib
 import json
 import os.path as osp
 
 from mmengine.logging import print_log
+
+# (module, class) pairs mmengine 0.10.7 registers into OPTIMIZERS when a DeepSpeedStrategy is
+# built. DeepSpeed >= 0.17 removed ``deepspeed.runtime.fp16.onebit`` (1-bit Adam/LAMB, 0/1 Adam),
+# and mmengine imports it unconditionally, so every strategy construction failed with
+# "No module named 'deepspeed.runtime.fp16.onebit'". We register whichever of them exist.
+DEEPSPEED_OPTIMIZERS = (
+    ('deepspeed.ops.adam', 'DeepSpeedCPUAdam'),
+    ('deepspeed.ops.adam', 'FusedAdam'),
+    ('deepspeed.ops.lamb', 'FusedLamb'),
+    ('deepspeed.runtime.fp16.onebit', 'OnebitAdam'),
+    ('deepspeed.runtime.fp16.onebit', 'OnebitLamb'),
+    ('deepspeed.runtime.fp16.onebit', 'ZeroOneAdam'),
+)
+
+
+def register_deepspeed_optimizers() -> list:
+    """Register the DeepSpeed optimizers this DeepSpeed version has; return their names."""
+    from mmengine.registry import OPTIMIZERS
+    names = []
+    for module_name, cls_name in DEEPSPEED_OPTIMIZERS:
+        try:
+            cls = getattr(importlib.import_module(module_name), cls_name)
+        except (ImportError, AttributeError):
+            continue
+        OPTIMIZERS.register_module(module=cls, force=True)
+        names.append(cls_name)
+    return names
+
+
+def patch_mmengine_deepspeed() -> None:
+    """Make ``mmengine._strategy.deepspeed`` use :func:`register_deepspeed_optimizers`.
+
+    Idempotent; runs in every rank (``merge_train_args`` calls :func:`deepspeed_strategy` before
+    the runner, hence the strategy, is built).
+    """
+    import mmengine._strategy.deepspeed as ds_mod
+    if ds_mod.register_deepspeed_optimizers is not register_deepspeed_optimizers:
+        ds_mod.register_deepspeed_optimizers = register_deepspeed_optimizers
 
 ZERO_PRESETS = {
     'zero2': dict(stage=2, overlap_comm=True, contiguous_gradients=True, reduce_bucket_size=5e8,
@@ -42,6 +81,7 @@ def _reconcile(ds: dict, key: str, value, source: str) -> None:
 
 def deepspeed_strategy(cfg, spec: str, amp: str = None):
     """Return ``(strategy, optim_wrapper)`` config dicts for ``FlexibleRunner``."""
+    patch_mmengine_deepspeed()
     ds = _read_ds_config(spec)
     wrapper = cfg.optim_wrapper
     _reconcile(ds, 'train_micro_batch_size_per_gpu', cfg.train_dataloader.get('batch_size'),
