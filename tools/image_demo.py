@@ -86,8 +86,7 @@ def run(args):
         labels = pred.labels.tolist()
         keep = [i for i, s in enumerate(pred.scores.tolist()) if s >= args.pred_score_thr or mode == 'rec']
         drawn = draw_detections(image[..., ::-1], pred.bboxes[keep].cpu().numpy(),
-                                [names[labels[i]] for i in keep], [pred.scores[i].item() for i in keep],
-                                color_ids=[labels[i] for i in keep])
+                                [names[labels[i]] for i in keep], [pred.scores[i].item() for i in keep])
         stem = osp.splitext(osp.basename(path))[0]
         vis_path = osp.join(args.out_dir, 'vis', stem + '.png')
         cv2.imwrite(vis_path, drawn[..., ::-1])

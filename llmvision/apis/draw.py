@@ -27,6 +27,8 @@ def draw_detections(image: np.ndarray, bboxes, names, scores=None, color_ids=Non
         names: K label strings.
         scores: optional K scores, printed as ``name 0.87``.
         color_ids: optional K ints choosing the palette colour (defaults to one per distinct name).
+
+    Boxes are drawn in ascending score order (the best one ends up on top).
     """
     out = np.ascontiguousarray(image.copy())
     h, w = out.shape[:2]
@@ -36,7 +38,11 @@ def draw_detections(image: np.ndarray, bboxes, names, scores=None, color_ids=Non
     if color_ids is None:
         order = {n: i for i, n in enumerate(dict.fromkeys(names))}
         color_ids = [order[n] for n in names]
-    for k, box in enumerate(bboxes):
+    # lowest score first, so the best box's label is drawn on top of overlapping duplicates
+    draw_order = range(len(bboxes)) if scores is None else \
+        sorted(range(len(bboxes)), key=lambda i: float(scores[i]))
+    for k in draw_order:
+        box = bboxes[k]
         x1, y1, x2, y2 = [int(round(v)) for v in box]
         x1, x2 = max(0, min(x1, w - 1)), max(0, min(x2, w - 1))
         y1, y2 = max(0, min(y1, h - 1)), max(0, min(y2, h - 1))

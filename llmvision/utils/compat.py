@@ -26,6 +26,10 @@ in ``tests/test_engine_compat.py``:
    Likewise ``Runner.wrap_model`` passes ``device_ids=[LOCAL_RANK]`` to DDP, which torch rejects
    for a CPU module: without CUDA our ``MMDistributedDataParallel`` drops ``device_ids``.
 
+mmengine's ``DeepSpeedStrategy`` imports ``deepspeed.runtime.fp16.onebit``, gone from DeepSpeed
+0.19: ``llmvision.engine.deepspeed_cfg.patch_mmengine_deepspeed`` routes around it when
+``--deepspeed`` is used (kept there so that importing llmvision does not import DeepSpeed).
+
 The remaining known trap, bf16 under ``AmpOptimWrapper`` (its GradScaler cannot unscale bf16
 gradients), is handled by :class:`llmvision.engine.optim_wrappers.BF16OptimWrapper`.
 """

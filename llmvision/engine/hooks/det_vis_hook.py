@@ -53,8 +53,7 @@ class DetVisualizationHook(Hook):
             keep = pred.scores >= self.score_thr
             labels = pred.labels[keep].tolist()
             drawn = draw_detections(image[..., ::-1], pred.bboxes[keep].cpu().numpy(),
-                                    sample_label_names(sample, labels), pred.scores[keep].tolist(),
-                                    color_ids=labels)
+                                    sample_label_names(sample, labels), pred.scores[keep].tolist())
             name = f'{self._count:05d}_{osp.basename(img_path)}'
             cv2.imwrite(osp.join(out_dir, name), drawn[..., ::-1])
             self._count += 1
