@@ -10,16 +10,15 @@ draws the predictions on each image into that folder (under the work dir).
 ``bash dist_test.sh CONFIG CHECKPOINT GPUS [args]`` runs the same script under torchrun.
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import llmvision  # noqa: E402,F401  (mmengine compatibility patches)
-from llmvision.engine.launch import build_runner, load_config, shutdown_dist  # noqa: E402
+from llmvision.engine.launch import (add_launch_args, build_runner, load_config,  # noqa: E402
+                                     parse_launch_args, shutdown_dist)
 from llmvision.engine.test_args import merge_test_args  # noqa: E402
-from mmengine.config import DictAction  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -29,16 +28,8 @@ def parse_args(argv=None):
     parser.add_argument('--work-dir', help='the dir to save the evaluation metrics')
     parser.add_argument('--out', help='dump predictions: .json (COCO/LVIS result format) or .pkl')
     parser.add_argument('--show-dir', help='draw predictions into this folder (inside the work dir)')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config settings, key=value pairs (xxx=yyy or key.sub=[a,b])')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
-                        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_launch_args(parser)
+    return parse_launch_args(parser, argv)
 
 
 def main(argv=None):

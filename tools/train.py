@@ -7,16 +7,15 @@
 ``bash dist_train.sh CONFIG GPUS [args]`` runs the same script under torchrun.
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import llmvision  # noqa: E402,F401  (mmengine compatibility patches)
-from llmvision.engine.launch import build_runner, load_config, shutdown_dist  # noqa: E402
+from llmvision.engine.launch import (add_launch_args, build_runner, load_config,  # noqa: E402
+                                     parse_launch_args, shutdown_dist)
 from llmvision.engine.train_args import merge_train_args  # noqa: E402
-from mmengine.config import DictAction  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -38,17 +37,8 @@ def parse_args(argv=None):
                         help='scale the lr by total batch size / auto_scale_lr.base_batch_size')
     parser.add_argument('--no-validate', action='store_true',
                         help='do not evaluate checkpoints during training')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config settings, key=value pairs (xxx=yyy or key.sub=[a,b])')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
-                        help='job launcher')
-    # torchrun >= 2.0 passes --local-rank; older launchers pass --local_rank
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_launch_args(parser)
+    return parse_launch_args(parser, argv)
 
 
 def main(argv=None):

@@ -8,6 +8,27 @@ class ConfigError(ValueError):
     """A config file that cannot be used, with the file named in the message."""
 
 
+def add_launch_args(parser) -> None:
+    """``--cfg-options``, ``--launcher`` and ``--local-rank``: shared by tools/train.py and test.py."""
+    from mmengine.config import DictAction
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config settings, key=value pairs (xxx=yyy or key.sub=[a,b])')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
+                        help='job launcher')
+    # torchrun >= 2.0 passes --local-rank; older launchers pass --local_rank
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def parse_launch_args(parser, argv=None):
+    """Parse, and export ``LOCAL_RANK`` for launchers that pass it only as an argument."""
+    import os
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
 def load_config(path: str, cfg_options: dict = None) -> Config:
     """Read a pure-Python config and apply ``--cfg-options`` overrides.
 
