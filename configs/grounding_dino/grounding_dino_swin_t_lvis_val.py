@@ -5,13 +5,13 @@ on LVIS v1 val (all 1203 names in chunks of 40), LVIS fixed AP.
 
 CKPT: our checkpoint, or a release converted with ``tools/convert_checkpoint.py``; BERT from
 ``checkpoints/bert-base-uncased``. Data layout: the docstring of
-``configs/_base_/datasets/lvis_val.py``.
+``configs/_base_/datasets/lvis_minival.py``.
 Published: LLMDet-T 34.9 AP.
 """
 from mmengine.config import read_base
 
 with read_base():
-    from .._base_.datasets.lvis_val import *  # noqa: F401,F403
+    from .._base_.datasets.lvis_minival import *  # noqa: F401,F403
     from .._base_.runtime import *  # noqa: F401,F403
     from .grounding_dino_swin_t import *  # noqa: F401,F403
 
@@ -19,3 +19,10 @@ from mmengine.runner import TestLoop, ValLoop
 
 val_cfg = dict(type=ValLoop)
 test_cfg = dict(type=TestLoop)
+
+# the full val split: the minival base's pipeline and metric with the official val json
+lvis_ann_file = 'lvis_v1_val.json'
+val_dataloader['dataset']['ann_file'] = lvis_ann_file  # noqa: F405
+test_dataloader['dataset']['ann_file'] = lvis_ann_file  # noqa: F405
+val_evaluator['ann_file'] = data_root + lvis_ann_file  # noqa: F405
+test_evaluator['ann_file'] = data_root + lvis_ann_file  # noqa: F405

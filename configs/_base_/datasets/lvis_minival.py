@@ -3,6 +3,8 @@
 Files users put in place (offline; nothing is downloaded)::
 
     data/lvis/lvis_v1_minival.json    GLIP's minival json (``lvis_v1_minival_inserted_image_name.json``)
+    data/lvis/lvis_v1_val.json        the official LVIS v1 val json (19,809 images), for the
+                                      ``*_lvis_val.py`` configs, which swap the annotation file
     data/lvis/val2017/, train2017/    COCO 2017 images (image paths come from ``file_name`` or the
                                       ``coco_url`` tail, e.g. ``val2017/000000397133.jpg``)
 
