@@ -135,3 +135,16 @@ def test_missing_caption_is_counted_not_fatal(setup):
     assert torch.isfinite(losses['loss_image_caption'])
     assert losses['num_image_caption_missing'].item() == 1
     assert model.captioner.counters['image_caption_missing'] == before + 1
+
+
+def test_captioner_does_not_disturb_the_detector_random_stream(synthetic_data):
+    """Detector-only vs LLMDet comparisons start from the same detector and the same noise."""
+    built = {}
+    for use in (True, False):
+        torch.manual_seed(0)
+        model = MODELS.build(_cfg(synthetic_data, **{'model.use_captioner': use}).model)
+        built[use] = (model.state_dict(), torch.rand(4))
+    with_cap, alone = built[True], built[False]
+    assert torch.equal(with_cap[1], alone[1])
+    for key, value in alone[0].items():
+        assert torch.equal(with_cap[0][key], value), key

@@ -42,12 +42,17 @@ def causal_lm_from_config(config, dtype=None, seed=None):
     Args:
         config: a ``PretrainedConfig``, or a dict ``type=Qwen2Config, ...`` built here.
         dtype: optional torch dtype of the parameters.
-        seed: optional ``torch.manual_seed`` before initialisation (reproducible weights).
+        seed: optional seed of the initialisation (reproducible weights). It is drawn from a
+            forked RNG, so building the LLM does not reset the global torch RNG that the rest
+            of the model (built before or after it) initialises from.
     """
     import torch
     from transformers import AutoModelForCausalLM
     config = build_object(config)
-    if seed is not None:
-        torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_config(config)
+    if seed is None:
+        model = AutoModelForCausalLM.from_config(config)
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = AutoModelForCausalLM.from_config(config)
     return model if dtype is None else model.to(dtype)

@@ -48,7 +48,10 @@ class LLMDet(GroundingDINO):
         if use_captioner:
             if captioner is None:
                 raise ValueError('LLMDet: give a captioner config, or use_captioner=False')
-            self.captioner = MODELS.build(captioner) if isinstance(captioner, dict) else captioner
+            # built from a forked RNG: adding the captioner leaves the detector's initialisation
+            # and the global random stream (DN noise, ...) as in a detector-only run
+            with torch.random.fork_rng(devices=[]):
+                self.captioner = MODELS.build(captioner) if isinstance(captioner, dict) else captioner
 
     def loss(self, inputs: torch.Tensor, data_samples) -> Dict[str, torch.Tensor]:
         losses = super().loss(inputs, data_samples)
