@@ -1,7 +1,8 @@
 """Train a model from a config.
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [auto|PATH]] [--amp [fp16|bf16]]
-                                 [--deepspeed zero2|zero3|PATH.json] [--auto-scale-lr] [--no-validate]
+                                 [--deepspeed zero2|zero3|PATH.json] [--fsdp [SHARDING]]
+                                 [--fsdp-min-params N] [--auto-scale-lr] [--no-validate]
                                  [--cfg-options k=v ...] [--launcher none|pytorch|slurm|mpi]
 
 ``bash dist_train.sh CONFIG GPUS [args]`` runs the same script under torchrun.
@@ -33,6 +34,13 @@ def parse_args(argv=None):
     parser.add_argument(
         '--deepspeed', help='train with DeepSpeed through FlexibleRunner: zero2, zero3, or a '
         'DeepSpeed json config file')
+    parser.add_argument(
+        '--fsdp', nargs='?', const='FULL_SHARD', metavar='SHARDING',
+        help='train with torch FSDP through FlexibleRunner: FULL_SHARD (default), SHARD_GRAD_OP, '
+        'NO_SHARD or HYBRID_SHARD (see llmvision/engine/fsdp_cfg.py)')
+    parser.add_argument('--fsdp-min-params', type=int, default=None,
+                        help='with --fsdp: wrap sub-modules of at least N parameters as their own '
+                        'FSDP units (default: the whole model is one unit)')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the lr by total batch size / auto_scale_lr.base_batch_size')
     parser.add_argument('--no-validate', action='store_true',

@@ -25,7 +25,7 @@ def _set_amp(cfg: Config, amp: str) -> None:
 
 
 def merge_train_args(cfg: Config, args) -> Config:
-    """Apply work dir, resume, AMP, DeepSpeed, auto-scale-lr and no-validate options to ``cfg``."""
+    """Apply work dir, resume, AMP, DeepSpeed / FSDP, auto-scale-lr and no-validate options to ``cfg``."""
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
@@ -44,8 +44,14 @@ def merge_train_args(cfg: Config, args) -> Config:
     if args.amp:
         _set_amp(cfg, args.amp)
 
+    if getattr(args, 'deepspeed', None) and getattr(args, 'fsdp', None):
+        raise ValueError('--deepspeed and --fsdp are alternatives: give one')
     if getattr(args, 'deepspeed', None):
         cfg.strategy, cfg.optim_wrapper = deepspeed_strategy(cfg, args.deepspeed, args.amp)
+    if getattr(args, 'fsdp', None):
+        from .fsdp_cfg import fsdp_strategy
+        cfg.strategy, cfg.optim_wrapper = fsdp_strategy(
+            cfg, args.fsdp, args.amp, getattr(args, 'fsdp_min_params', None))
 
     if args.auto_scale_lr:
         if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
