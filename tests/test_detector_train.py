@@ -138,3 +138,28 @@ def test_text_without_phrases_is_a_clear_error(vocab):
     samples[0].gt_instances.labels = torch.tensor([0, 5])
     with pytest.raises(ValueError, match='gt label 5 has no entity'):
         model(pixels, samples, mode='loss')
+
+
+def test_encoder_gradient_checkpointing_gives_the_same_gradients(vocab):
+    """``encoder.num_cp`` recomputes layers in backward: same loss and gradients, no dropout drift."""
+    grads = {}
+    for num_cp in (0, -1):
+        torch.manual_seed(0)
+        model = our_tiny_model(vocab, num_queries=30).train()
+        model.encoder.num_cp = len(model.encoder.layers) if num_cp < 0 else num_cp
+        for fusion in model.encoder.fusion_layers:  # dropout on: the RNG must be replayed
+            fusion.train()
+        pixels, samples = batch()
+        calls, layer = [], model.encoder._layer
+        model.encoder._layer = lambda i, *a: calls.append(i) or layer(i, *a)
+        torch.manual_seed(1)
+        total = sum(model(pixels, samples, mode='loss').values())
+        total.backward()
+        layers = len(model.encoder.layers)  # checkpointed layers run again in backward
+        assert len(calls) == (layers if num_cp == 0 else 2 * layers), calls
+        grads[num_cp] = (total.detach(), {n: p.grad.clone() for n, p in model.named_parameters()
+                                          if p.grad is not None and n.startswith('encoder.')})
+    assert torch.allclose(grads[0][0], grads[-1][0], rtol=1e-5)
+    assert grads[0][1].keys() == grads[-1][1].keys() and grads[0][1]
+    for name, g in grads[0][1].items():
+        assert torch.allclose(g, grads[-1][1][name], rtol=1e-4, atol=1e-6), name

@@ -32,7 +32,8 @@ model = dict(
     max_text_len=256,
     encoder=dict(num_layers=6, num_heads=8, num_levels=num_levels, num_points=4, ffn_dim=2048,
                  text_num_heads=4, text_ffn_dim=1024, fusion_embed_dim=1024, fusion_num_heads=4,
-                 fusion_dropout=0.1, fusion_drop_path=0.0, fusion_init_values=1e-4, dropout=0.0),
+                 fusion_dropout=0.1, fusion_drop_path=0.0, fusion_init_values=1e-4, dropout=0.0,
+                 num_cp=0),  # gradient checkpointing of the first N encoder layers (-1: all)
     decoder=dict(num_layers=6, num_heads=8, text_num_heads=8, num_levels=num_levels, num_points=4,
                  ffn_dim=2048, dropout=0.0, refine_eps=1e-3),
     contrastive=dict(log_scale='auto', bias=True),

@@ -3,6 +3,7 @@ from typing import List, Sequence, Tuple
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from llmvision.models.ops import MultiScaleDeformableAttention
 
@@ -76,6 +77,8 @@ class GroundingDinoEncoder(nn.Module):
 
     Args mirror REFERENCE.md section 1: fusion embed 1024 / 4 heads / layer scale 1e-4, text layer
     4 heads / FFN 1024, deformable layer 8 heads / 4 levels / 4 points / FFN 2048.
+    ``num_cp``: gradient checkpointing (recompute in backward) of the first ``num_cp`` layers
+    in training, ``-1`` all (mmdet's ``num_cp``); saves activation memory, same gradients.
     """
 
     def __init__(self, num_layers: int = 6, embed_dims: int = 256, num_heads: int = 8,
@@ -83,9 +86,10 @@ class GroundingDinoEncoder(nn.Module):
                  text_num_heads: int = 4, text_ffn_dim: int = 1024, fusion_embed_dim: int = 1024,
                  fusion_num_heads: int = 4, fusion_dropout: float = 0.1,
                  fusion_drop_path: float = 0.0, fusion_init_values: float = 1e-4,
-                 dropout: float = 0.0, msda_backend: str = 'auto'):
+                 dropout: float = 0.0, msda_backend: str = 'auto', num_cp: int = 0):
         super().__init__()
         self.embed_dims = embed_dims
+        self.num_cp = num_layers if num_cp < 0 else min(num_cp, num_layers)
         self.layers = nn.ModuleList(
             DeformableEncoderLayer(embed_dims, num_heads, num_levels, num_points, ffn_dim, dropout,
                                    msda_backend) for _ in range(num_layers))
@@ -113,13 +117,25 @@ class GroundingDinoEncoder(nn.Module):
         text_pos = coordinate_to_encoding(text_position_ids[..., None].float(), self.embed_dims)
         text_blocked = ~text_self_attention_masks
         states: List[Tuple[torch.Tensor, torch.Tensor]] = []
-        for layer, text_layer, fusion in zip(self.layers, self.text_layers, self.fusion_layers):
-            query, memory_text = fusion(query, memory_text, key_padding_mask, text_padding_mask)
-            memory_text = text_layer(memory_text, text_pos, text_blocked)
-            query = layer(query, query_pos, reference_points, spatial_shapes, level_start_index,
-                          key_padding_mask)
+        for i in range(len(self.layers)):
+            args = (query, memory_text, query_pos, reference_points, spatial_shapes,
+                    level_start_index, key_padding_mask, text_padding_mask, text_pos, text_blocked)
+            if i < self.num_cp and self.training and torch.is_grad_enabled():
+                query, memory_text = checkpoint(self._layer, i, *args, use_reentrant=False)
+            else:
+                query, memory_text = self._layer(i, *args)
             if return_intermediate:
                 states.append((query, memory_text))
         if return_intermediate:
             return query, memory_text, states
+        return query, memory_text
+
+    def _layer(self, i, query, memory_text, query_pos, reference_points, spatial_shapes,
+               level_start_index, key_padding_mask, text_padding_mask, text_pos, text_blocked):
+        """Layer ``i``: fusion, text enhancer, deformable self-attention."""
+        query, memory_text = self.fusion_layers[i](query, memory_text, key_padding_mask,
+                                                   text_padding_mask)
+        memory_text = self.text_layers[i](memory_text, text_pos, text_blocked)
+        query = self.layers[i](query, query_pos, reference_points, spatial_shapes,
+                               level_start_index, key_padding_mask)
         return query, memory_text
