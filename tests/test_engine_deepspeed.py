@@ -3,20 +3,15 @@ ZeRO-2 / ZeRO-3 runs of the tiny synthetic Grounding-DINO on CPU (DeepSpeed's CP
 gloo, one torchrun rank).
 """
 import json
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from mmengine.config import Config
 
 from llmvision.engine import deepspeed_cfg
 from llmvision.engine.deepspeed_cfg import deepspeed_strategy
+from tiny_dist_run import CONFIG, tiny_dist_train
 
-ROOT = Path(__file__).resolve().parent.parent
-CONFIG = ROOT / 'configs/grounding_dino/grounding_dino_tiny_synthetic.py'
 
 
 def _cfg(batch=2, accum=1, clip=0.1, norm_type=2):
@@ -115,25 +110,8 @@ def _train(data, tmp_path_factory, spec, port):
     if spec in _LOSSES:
         return _LOSSES[spec]
     work_dir = tmp_path_factory.mktemp(f'ds_{spec}')
-    cmd = ['bash', str(ROOT / 'dist_train.sh'), str(CONFIG), '1', '--work-dir', str(work_dir),
-           '--no-validate', '--deepspeed', spec, '--cfg-options',
-           f'train_dataloader.dataset.data_root={data.root}/',
-           f'model.text_encoder.tokenizer={data.bert_tokenizer}',
-           'train_dataloader.batch_size=2', 'train_dataloader.dataset.pipeline.3.scales=[128,144]',
-           'train_dataloader.dataset.pipeline.3.max_long_side=200', 'train_cfg.max_iters=3',
-           'train_cfg.val_interval=4', 'default_hooks.logger.interval=1',
-           'default_hooks.checkpoint.interval=3']
-    env = dict(os.environ, PORT=str(port), OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1',
-               DS_ACCELERATOR='cpu')
-    env.pop('LOCAL_RANK', None)
-    res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    losses = {}
-    for scalars in work_dir.glob('*/vis_data/scalars.json'):
-        for line in scalars.read_text().splitlines():
-            rec = json.loads(line)
-            if 'loss' in rec:
-                losses[rec['step']] = rec['loss']
+    losses = tiny_dist_train(data, work_dir, 1, ['--deepspeed', spec], port,
+                             env=dict(DS_ACCELERATOR='cpu'))
     dumped = (work_dir / CONFIG.name).read_text()
     assert "type='DeepSpeedStrategy'" in dumped and "type='DeepSpeedOptimWrapper'" in dumped
     assert (work_dir / 'iter_3.pth').is_dir()  # a DeepSpeed (sharded) checkpoint folder

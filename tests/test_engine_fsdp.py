@@ -3,10 +3,6 @@ tiny synthetic Grounding-DINO that must follow the DDP run of the same config st
 leave a full (unsharded) checkpoint that a plain model loads.
 """
 import argparse
-import json
-import os
-import subprocess
-from pathlib import Path
 
 import pytest
 import torch
@@ -15,10 +11,7 @@ from mmengine.optim import AmpOptimWrapper
 
 from llmvision.engine.fsdp_cfg import fsdp_strategy
 from llmvision.engine.train_args import merge_train_args
-
-ROOT = Path(__file__).resolve().parent.parent
-CONFIG = ROOT / 'configs/grounding_dino/grounding_dino_tiny_synthetic.py'
-
+from tiny_dist_run import CONFIG, tiny_dist_train
 
 def _cfg():
     return Config(dict(optim_wrapper=dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-4),
@@ -63,26 +56,8 @@ def test_bad_options():
 
 
 # ------------------------------------------------------------------ end to end (torchrun, 2 ranks)
-def _train(data, work_dir, extra, port, init=None):
-    cmd = ['bash', str(ROOT / 'dist_train.sh'), str(CONFIG), '2', '--work-dir', str(work_dir),
-           '--no-validate', *extra, '--cfg-options',
-           f'train_dataloader.dataset.data_root={data.root}/',
-           f'model.text_encoder.tokenizer={data.bert_tokenizer}',
-           'train_dataloader.batch_size=2', 'train_dataloader.dataset.pipeline.3.scales=[128,144]',
-           'train_dataloader.dataset.pipeline.3.max_long_side=200', 'train_cfg.max_iters=3',
-           'train_cfg.val_interval=4', 'default_hooks.logger.interval=1',
-           'default_hooks.checkpoint.interval=3', f'load_from={init}']
-    env = dict(os.environ, PORT=str(port), OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1')
-    env.pop('LOCAL_RANK', None)
-    res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=400)
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    losses = {}
-    for scalars in work_dir.glob('*/vis_data/scalars.json'):
-        for line in scalars.read_text().splitlines():
-            rec = json.loads(line)
-            if 'loss' in rec:
-                losses[rec['step']] = rec['loss']
-    return losses
+def _train(data, work_dir, extra, port, init):
+    return tiny_dist_train(data, work_dir, 2, extra, port, cfg_options=[f'load_from={init}'])
 
 
 def test_fsdp_follows_ddp_on_cpu(synthetic_data, tmp_path):

@@ -12,7 +12,7 @@ data/synthetic/images --splits val testA testB --candidates synthetic=synthetic
 --zero-shot``.
 
 Status (issue 6): this runs end to end, but a random-init tiny LLM does NOT learn to select boxes
-within a CPU budget: LoRA or full fine-tuning, 2-4 layers, 64-128 wide, up to 8000 steps, with
+within a CPU budget: 2-layer 64-wide Qwen2, LoRA or full fine-tuning, up to 3000 steps, with
 or without language-model pretraining on the prompts, all stay at the answer prior (~25% on the
 synthetic val split; the detector-only top box gets ~29%, the oracle 100%). It does fit a
 handful of prompts (tests/test_selector_model.py). Selection needs a pretrained LLM: use
