@@ -15,14 +15,10 @@ with read_base():
     from .._base_.runtime import *  # noqa: F401,F403
     from .grounding_dino_swin_l import *  # noqa: F401,F403
 
-from mmengine.runner import TestLoop
-
 refcoco_dataset = 'refcoco+'
 refcoco_split_by = 'unc'
 
 test_dataloader['dataset'].update(dataset=refcoco_dataset, split_by=refcoco_split_by)  # noqa: F405
-test_cfg = dict(type=TestLoop)
-
 # LLMDet's REC inference: score the expression's first noun phrase, re-score boxes by its
 # left / right / top / bottom words (llmvision/models/detectors/rec_heuristic.py)
 model['test_cfg'].update(rec_heuristic=dict(all_captions=True))  # noqa: F405

@@ -15,11 +15,6 @@ with read_base():
     from .._base_.runtime import *  # noqa: F401,F403
     from .grounding_dino_swin_t import *  # noqa: F401,F403
 
-from mmengine.runner import TestLoop, ValLoop
-
-val_cfg = dict(type=ValLoop)
-test_cfg = dict(type=TestLoop)
-
 # the full val split: the minival base's pipeline and metric with the official val json
 lvis_ann_file = 'lvis_v1_val.json'
 val_dataloader['dataset']['ann_file'] = lvis_ann_file  # noqa: F405

@@ -13,8 +13,3 @@ with read_base():
     from .._base_.datasets.odinw import *  # noqa: F401,F403
     from .._base_.runtime import *  # noqa: F401,F403
     from .grounding_dino_swin_t import *  # noqa: F401,F403
-
-from mmengine.runner import TestLoop, ValLoop
-
-val_cfg = dict(type=ValLoop)
-test_cfg = dict(type=TestLoop)

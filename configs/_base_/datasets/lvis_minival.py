@@ -14,6 +14,7 @@ category over the set, no per-image cap); the model still returns ``test_cfg.max
 boxes per image, as in MM-GDINO / LLMDet.
 """
 from mmengine.dataset import DefaultSampler, pseudo_collate
+from mmengine.runner import TestLoop, ValLoop
 
 from llmvision.datasets import LVISDataset
 from llmvision.datasets.transforms import (FixScaleResize, LoadAnnotations, LoadImageFromFile,
@@ -49,3 +50,5 @@ test_dataloader = val_dataloader
 
 val_evaluator = dict(type=LVISFixedAPMetric, ann_file=data_root + lvis_ann_file, max_dets_per_cat=10000)
 test_evaluator = val_evaluator
+val_cfg = dict(type=ValLoop)
+test_cfg = dict(type=TestLoop)

@@ -15,6 +15,7 @@ in id order) whose ``metainfo`` carries ``dataset_name``; ``MultiDatasetMetric``
 to its set's ``CocoMetric`` by the packed ``dataset_name`` meta key.
 """
 from mmengine.dataset import ConcatDataset, DefaultSampler, pseudo_collate
+from mmengine.runner import TestLoop, ValLoop
 
 from llmvision.datasets import LVISDataset
 from llmvision.datasets.transforms import (FixScaleResize, LoadAnnotations, LoadImageFromFile,
@@ -72,3 +73,5 @@ val_evaluator = dict(
     dataset_key='dataset_name',
     metrics=[dict(type=CocoMetric, ann_file=data_root + folder + ann) for _, folder, ann, _ in odinw_sets])
 test_evaluator = val_evaluator
+val_cfg = dict(type=ValLoop)
+test_cfg = dict(type=TestLoop)

@@ -13,6 +13,7 @@ the referred box (IoU >= 0.5). This base is RefCOCO val; a leaf config picks the
 ``--cfg-options test_dataloader.dataset.split=testA test_evaluator.split=testA``.
 """
 from mmengine.dataset import DefaultSampler, pseudo_collate
+from mmengine.runner import TestLoop
 
 from llmvision.datasets import RefCOCODataset
 from llmvision.datasets.transforms import (FixScaleResize, LoadAnnotations, LoadImageFromFile,
@@ -50,3 +51,4 @@ test_dataloader = dict(
         pipeline=test_pipeline))
 test_evaluator = dict(type=RefExpMetric, topk=(1, 5, 10), iou_thr=0.5, iou_mode='>=',
                       split=refcoco_split)
+test_cfg = dict(type=TestLoop)
