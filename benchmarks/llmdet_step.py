@@ -29,7 +29,7 @@ def build_cfg(gpu: bool, data):
     from transformers import Qwen2Config
 
     from llmvision.engine.optim_wrappers import BF16OptimWrapper
-    from llmvision.models.hf_builder import causal_lm_from_config
+    from llmvision.utils.hf_builder import causal_lm_from_config
     from llmvision.models.language import BertTextEncoder
     tiny = Config.fromfile(str(ROOT / 'configs/llmdet/llmdet_tiny_synthetic.py'))
     cfg = Config.fromfile(str(ROOT / 'configs/llmdet/llmdet_swin_t.py')) if gpu else tiny

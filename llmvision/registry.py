@@ -58,5 +58,5 @@ TASK_UTILS = _child('task util', MMENGINE_TASK_UTILS, ['llmvision.models'])
 METRICS = _child('metric', MMENGINE_METRICS, ['llmvision.evaluation', 'llmvision.engine'])
 EVALUATOR = _child('evaluator', MMENGINE_EVALUATOR, ['llmvision.evaluation'])
 
-VISUALIZERS = _child('visualizer', MMENGINE_VISUALIZERS, ['llmvision.apis'])
-VISBACKENDS = _child('vis_backend', MMENGINE_VISBACKENDS, ['llmvision.apis'])
+VISUALIZERS = _child('visualizer', MMENGINE_VISUALIZERS, ['llmvision.visualization'])
+VISBACKENDS = _child('vis_backend', MMENGINE_VISBACKENDS, ['llmvision.visualization'])

@@ -20,7 +20,7 @@ from llmvision.datasets.transforms import FixScaleResize, RandomChoiceResize, Ra
 from llmvision.engine import load_config
 from llmvision.evaluation import CocoMetric, LVISFixedAPMetric, MultiDatasetMetric, RefExpMetric
 from llmvision.models.detectors import GroundingDINO, LLMDet
-from llmvision.models.hf_builder import build_object
+from llmvision.utils.hf_builder import build_object
 from llmvision.registry import DATASETS, METRICS
 
 SIZES = ('t', 'b', 'l')

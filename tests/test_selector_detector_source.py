@@ -9,7 +9,7 @@ from mmengine.model import BaseModel
 from mmengine.structures import InstanceData
 
 from llmvision.datasets.rec.detector_source import DetectorCandidateSource
-from llmvision.models.language.noun_phrases import noun_phrases_or_whole as noun_phrases
+from llmvision.utils.noun_phrases import noun_phrases_or_whole as noun_phrases
 from llmvision.structures import DetDataSample
 
 

@@ -3,7 +3,9 @@ import pytest
 import torch
 from transformers import AutoTokenizer, Qwen2Config
 
-from llmvision.models.selectors import CandidateSet, RECSelector, causal_lm_from_config
+from llmvision.models.selectors import RECSelector
+from llmvision.structures import CandidateSet
+from llmvision.utils.hf_builder import causal_lm_from_config
 from llmvision.structures import DetDataSample
 
 LORA_TARGETS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj',

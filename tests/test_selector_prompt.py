@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from llmvision.models.selectors import (BoxListPromptSerializer, CandidateSet, clip_candidates,
-                                        fallback_choice, parse_answer)
+from llmvision.models.selectors import BoxListPromptSerializer, parse_answer
+from llmvision.structures import CandidateSet, clip_candidates, fallback_choice
 
 HEAD = ('You are a helpful AI assistant, capable of understanding spatial information. '
         'In an image, there are {n} boxes:')

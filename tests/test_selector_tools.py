@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from llmvision.datasets.rec import build_selector_samples, load_refer_records
-from llmvision.models.selectors import (BoxListPromptSerializer, CandidateSet, accuracy_table,
-                                        format_table, rec_accuracy)
+from llmvision.evaluation import accuracy_table, format_table, rec_accuracy
+from llmvision.models.selectors import BoxListPromptSerializer
+from llmvision.structures import CandidateSet
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 

@@ -37,7 +37,7 @@ def parse_args(argv=None):
 def build_source(spec: str, cfg_options=None):
     """``'synthetic'`` or a config file with ``candidate_source`` -> the source object."""
     from llmvision.datasets.rec import SyntheticCandidateSource
-    from llmvision.models.hf_builder import build_object
+    from llmvision.utils.hf_builder import build_object
     if spec == 'synthetic':
         return SyntheticCandidateSource()
     from mmengine.config import Config

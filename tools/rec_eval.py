@@ -66,8 +66,9 @@ def build_selector(config: str, checkpoint=None):
 def split_tables(args, selectors=None):
     """``{split: (rows, markdown)}``; ``selectors`` maps a row label prefix to a built model."""
     from llmvision.datasets.rec import build_selector_samples, load_refer_records
-    from llmvision.models.selectors import (BoxListPromptSerializer, accuracy_table,
-                                            detector_only, format_table, llm_selector, oracle)
+    from llmvision.apis import llm_selector
+    from llmvision.evaluation import accuracy_table, detector_only, format_table, oracle
+    from llmvision.models.selectors import BoxListPromptSerializer
     specs = dict(c.split('=', 1) for c in args.candidates)
     groups = [[n] for n in specs] + [e.split('+') for e in args.ensemble]
     for g in groups:

@@ -33,7 +33,8 @@ from torch.optim import AdamW
 from transformers import AutoTokenizer, Qwen2Config
 
 from llmvision.datasets.rec import RECSelectorDataset, SyntheticCandidateSource
-from llmvision.models.selectors import BoxListPromptSerializer, RECSelector, causal_lm_from_config
+from llmvision.models.selectors import BoxListPromptSerializer, RECSelector
+from llmvision.utils.hf_builder import causal_lm_from_config
 
 # ---------------------------------------------------------------- settings
 data_root = 'data/synthetic'

@@ -15,7 +15,7 @@ from transformers import Qwen2Config
 
 from llmvision.models.captioners import LLMCaptioner
 from llmvision.models.detectors import LLMDet
-from llmvision.models.hf_builder import causal_lm_from_config
+from llmvision.utils.hf_builder import causal_lm_from_config
 
 llm_tokenizer = 'data/synthetic/llm_tokenizer'
 

@@ -1,10 +1,11 @@
 """Public inference API (used by tools/image_demo.py and tests)."""
-from .draw import color_for, draw_detections
 from .inference import (build_test_pipeline, inference_detector, init_detector, make_prompt,
                         parse_category_prompt)
-from llmvision.models.language.noun_phrases import (first_noun_phrase, nltk_available,
+from .rec_selection import llm_selector
+from llmvision.visualization import color_for, draw_detections
+from llmvision.utils.noun_phrases import (first_noun_phrase, nltk_available,
                                                  noun_phrases, phrase_spans)
 
 __all__ = ['color_for', 'draw_detections', 'build_test_pipeline', 'inference_detector',
            'init_detector', 'make_prompt', 'parse_category_prompt', 'first_noun_phrase',
-           'nltk_available', 'noun_phrases', 'phrase_spans']
+           'nltk_available', 'noun_phrases', 'phrase_spans', 'llm_selector']

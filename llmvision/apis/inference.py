@@ -14,10 +14,10 @@ from mmengine.dataset import Compose, pseudo_collate
 from mmengine.logging import print_log
 
 from llmvision.datasets.transforms import LoadAnnotations, LoadImageFromFile
-from llmvision.engine.launch import load_config
+from llmvision.utils.config import load_config
 from llmvision.registry import MODELS
 
-from llmvision.models.language.noun_phrases import (NLTK_HELP, nltk_available, noun_phrases,
+from llmvision.utils.noun_phrases import (NLTK_HELP, nltk_available, noun_phrases,
                                                  phrase_spans)
 
 MODES = ('detection', 'grounding', 'rec')

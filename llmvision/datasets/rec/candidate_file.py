@@ -13,7 +13,7 @@ import os
 import os.path as osp
 from typing import Dict, Iterator, Set, Tuple
 
-from llmvision.models.selectors.candidates import CandidateSet
+from llmvision.structures.candidates import CandidateSet
 
 
 def iter_candidate_records(path: str) -> Iterator[Tuple[str, dict]]:

@@ -10,8 +10,8 @@ import random
 from collections import Counter
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from llmvision.models.selectors.accuracy import best_candidate, iou_passes
-from llmvision.models.selectors.candidates import CandidateSet, clip_candidates
+from llmvision.evaluation.rec_accuracy import best_candidate, iou_passes
+from llmvision.structures.candidates import CandidateSet, clip_candidates
 from llmvision.models.selectors.serializer import BoxListPromptSerializer
 
 

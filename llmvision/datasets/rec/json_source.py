@@ -6,7 +6,7 @@ from typing import Dict, Optional
 import torch
 from mmengine.logging import print_log
 
-from llmvision.models.selectors.candidates import CandidateSet
+from llmvision.structures.candidates import CandidateSet
 from llmvision.registry import TASK_UTILS
 
 from .candidate_file import iter_candidate_records, parse_candidate_record

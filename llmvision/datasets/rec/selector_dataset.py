@@ -7,7 +7,7 @@ from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 from mmengine.structures import InstanceData
 
-from llmvision.models.hf_builder import build_object
+from llmvision.utils.hf_builder import build_object
 from llmvision.models.selectors.serializer import BoxListPromptSerializer
 from llmvision.registry import DATASETS
 from llmvision.structures import DetDataSample

@@ -10,7 +10,7 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from llmvision.models.selectors.candidates import CandidateSet
+from llmvision.structures.candidates import CandidateSet
 from llmvision.registry import TASK_UTILS
 
 

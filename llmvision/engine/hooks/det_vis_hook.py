@@ -5,7 +5,7 @@ import os.path as osp
 import cv2
 from mmengine.hooks import Hook
 
-from llmvision.apis.draw import draw_detections
+from llmvision.visualization.draw import draw_detections
 from llmvision.registry import HOOKS
 
 

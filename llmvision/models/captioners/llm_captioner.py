@@ -16,7 +16,7 @@ from mmengine.model import BaseModule
 from llmvision.registry import MODELS
 from llmvision.structures.boxes import cxcywh_to_xyxy
 
-from ..hf_builder import build_object
+from llmvision.utils.hf_builder import build_object
 from .caption_prompt import IGNORE_INDEX, CaptionPrompt
 from .image_tokens import ImageTokenizer
 from .projector import VisualProjector

@@ -67,7 +67,7 @@ class GroundingDINO(BaseModel):
                  test_cfg: Optional[dict] = None, freeze_backbone: bool = False,
                  freeze_neck: bool = False, data_preprocessor=None, init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        from ..heads import CdnQueryGenerator, GroundingDINOLoss
+        from ..losses import CdnQueryGenerator, GroundingDINOLoss
         self.embed_dims, self.num_queries = embed_dims, num_queries
         self.num_feature_levels, self.max_text_len = num_feature_levels, max_text_len
         self.backbone = _build(backbone)

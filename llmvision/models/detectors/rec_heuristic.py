@@ -23,7 +23,7 @@ branch of ``predict``) does two things for a referring expression:
 Differences from LLMDet, kept small and documented: the spatial test is case-insensitive;
 ``match='word'`` (not the default) only matches words that *start* with a spatial word (so "bright"
 is not "right", "laptop" is not "top"); the noun phrase comes from
-:mod:`llmvision.models.language.noun_phrases` (its grammar drops a leading determiner: "the woman"
+:mod:`llmvision.utils.noun_phrases` (its grammar drops a leading determiner: "the woman"
 -> "woman"); the caption is left as given (LLMDet appends ". ").
 
 nltk data is never downloaded: without the tagger data the first-noun-phrase step falls back to the
@@ -44,7 +44,7 @@ import torch
 from mmengine.logging import print_log
 from mmengine.structures import InstanceData
 
-from ..language import noun_phrases as nps
+from llmvision.utils import noun_phrases as nps
 
 # LLMDet's word groups: one bias per group however many of its words occur
 LLMDET_SPATIAL_WORDS: Dict[str, Tuple[str, ...]] = {

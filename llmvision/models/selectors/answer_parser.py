@@ -7,7 +7,7 @@ detector's top box and counts the event.
 import re
 from typing import Optional, Tuple
 
-from .candidates import CandidateSet
+from llmvision.structures.candidates import fallback_choice  # noqa: F401  (re-exported)
 
 _DIGITS = re.compile(r'\d+')
 
@@ -29,15 +29,3 @@ def parse_answer(text: str, num_boxes: int, index_start: int = 0) -> Tuple[Optio
     if not index_start <= idx < index_start + num_boxes:
         return None, OUT_OF_RANGE
     return idx, OK
-
-
-def fallback_choice(blocks) -> Optional[Tuple[int, int]]:
-    """The detector's top box as ``(block, box)``: the highest score of the first non-empty
-    block when it has scores, else its first box; ``None`` when there are no candidates."""
-    if isinstance(blocks, CandidateSet):
-        blocks = [blocks]
-    for bi, block in enumerate(blocks):
-        if len(block):
-            j = 0 if block.scores is None else int(block.scores.argmax())
-            return bi, j
-    return None

@@ -30,8 +30,8 @@ from llmvision.registry import MODELS
 from llmvision.structures import DetDataSample
 
 from .answer_parser import OK, fallback_choice, parse_answer
-from .candidates import CandidateSet
-from ..hf_builder import build_object
+from llmvision.structures.candidates import CandidateSet
+from llmvision.utils.hf_builder import build_object
 from .serializer import BoxListPromptSerializer
 
 DEFAULT_LORA_TARGETS = ('q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj',

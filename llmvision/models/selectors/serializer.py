@@ -16,7 +16,7 @@ from typing import List, Sequence, Tuple
 from llmvision.registry import TASK_UTILS
 from llmvision.structures import xyxy_to_cxcywh, xyxy_to_xywh
 
-from .candidates import CandidateSet
+from llmvision.structures.candidates import CandidateSet
 
 HEADER = ('You are a helpful AI assistant, capable of understanding spatial information. '
           'In an image, there are {n} boxes:')

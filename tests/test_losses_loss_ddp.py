@@ -24,7 +24,7 @@ def _rank_inputs(rank):
 
 
 def _worker(rank, world_size, init_file, out_dir):
-    from llmvision.models.heads import GroundingDINOLoss
+    from llmvision.models.losses import GroundingDINOLoss
     dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank, world_size=world_size)
     try:
         gts, cls, box = _rank_inputs(rank)
@@ -37,7 +37,7 @@ def _worker(rank, world_size, init_file, out_dir):
 
 @pytest.mark.slow
 def test_normalizer_is_mean_over_ranks(tmp_path):
-    from llmvision.models.heads import GroundingDINOLoss
+    from llmvision.models.losses import GroundingDINOLoss
     mp.spawn(_worker, args=(2, str(tmp_path / 'init'), str(tmp_path)), nprocs=2, join=True)
     for rank, local_pos in ((0, 3), (1, 1)):
         got = torch.load(tmp_path / f'{rank}.pt')

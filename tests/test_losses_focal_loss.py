@@ -3,7 +3,7 @@ import pytest
 import torch
 from torchvision.ops import sigmoid_focal_loss as tv_focal
 
-from llmvision.models.heads import sigmoid_focal_loss
+from llmvision.models.losses import sigmoid_focal_loss
 
 
 @pytest.mark.parametrize('reduction', ['none', 'sum', 'mean'])

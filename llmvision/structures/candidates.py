@@ -5,7 +5,7 @@ serializer, the fine-tuning data builder and the selector consume. Boxes are pix
 the original image (the API-boundary convention of ``llmvision.structures.boxes``).
 """
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 
@@ -100,3 +100,15 @@ def clip_candidates(cands: CandidateSet, img_hw, min_size: float = 1.0):
     out = cands.subset(idx)
     out.bboxes = boxes[keep]
     return out, int((~keep).sum())
+
+
+def fallback_choice(blocks) -> Optional[Tuple[int, int]]:
+    """The detector's top box as ``(block, box)``: the highest score of the first non-empty
+    block when it has scores, else its first box; ``None`` when there are no candidates."""
+    if isinstance(blocks, CandidateSet):
+        blocks = [blocks]
+    for bi, block in enumerate(blocks):
+        if len(block):
+            j = 0 if block.scores is None else int(block.scores.argmax())
+            return bi, j
+    return None

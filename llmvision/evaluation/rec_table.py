@@ -2,14 +2,14 @@
 
 A *method* maps a list of selector samples (dicts with ``candidates`` blocks, ``expression``,
 ``gt_bbox``, see :func:`llmvision.datasets.rec.build_selector_samples`) to one chosen box
-``[4]`` (or ``None``) per sample. :func:`accuracy_table` scores each method with
+``[4]`` (or ``None``) per sample (the LLM selector as a method: :func:`llmvision.apis.llm_selector`). :func:`accuracy_table` scores each method with
 :func:`rec_accuracy`, overall and on the subset flagged ``needs_reasoning`` when present.
 """
 from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 
-from .accuracy import oracle_box, rec_accuracy, top_candidate_box
+from .rec_accuracy import oracle_box, rec_accuracy, top_candidate_box
 
 Method = Callable[[Sequence[dict]], List[Optional[torch.Tensor]]]
 
@@ -22,29 +22,6 @@ def detector_only(samples: Sequence[dict]) -> List[Optional[torch.Tensor]]:
 def oracle(samples: Sequence[dict]) -> List[Optional[torch.Tensor]]:
     """The best candidate (upper bound of any selector)."""
     return [oracle_box(s['candidates'], s['gt_bbox']) for s in samples]
-
-
-def llm_selector(model, batch_size: int = 16, pack: Callable = None) -> Method:
-    """Method running ``model.predict`` (a :class:`RECSelector`) in batches of ``batch_size``.
-
-    ``pack`` turns a sample into ``dict(inputs, data_samples)`` (default:
-    :func:`llmvision.datasets.rec.pack_selector_sample`).
-    """
-    if pack is None:
-        from llmvision.datasets.rec import pack_selector_sample as pack
-
-    def run(samples):
-        was_training = model.training
-        model.eval()
-        boxes = []
-        for i in range(0, len(samples), batch_size):
-            packed = [pack(s)['data_samples'] for s in samples[i:i + batch_size]]
-            for out in model.predict(packed):
-                b = out.pred_instances.bboxes
-                boxes.append(b[0] if len(b) else None)
-        model.train(was_training)
-        return boxes
-    return run
 
 
 def accuracy_table(samples: Sequence[dict], methods: Dict[str, Method], iou_thr: float = 0.5,

@@ -4,7 +4,7 @@ import itertools
 import pytest
 import torch
 
-from llmvision.models.heads import HungarianMatcher
+from llmvision.models.losses import HungarianMatcher
 
 
 def _random_case(num_queries, num_gts, num_tokens, seed):

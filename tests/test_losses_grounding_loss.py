@@ -3,7 +3,7 @@ import pytest
 import torch
 from torchvision.ops import sigmoid_focal_loss as tv_focal
 
-from llmvision.models.heads import CdnQueryGenerator, GroundingDINOLoss, HungarianMatcher
+from llmvision.models.losses import CdnQueryGenerator, GroundingDINOLoss, HungarianMatcher
 
 T = 12
 

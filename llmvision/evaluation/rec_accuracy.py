@@ -10,8 +10,7 @@ import torch
 
 from llmvision.structures import box_iou
 
-from .answer_parser import fallback_choice
-from .candidates import CandidateSet
+from llmvision.structures.candidates import CandidateSet, fallback_choice
 
 
 def best_candidate(blocks: Sequence[CandidateSet], gt_xyxy) -> Tuple[Optional[Tuple[int, int]], float]:

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from llmvision.models.heads import CdnQueryGenerator
+from llmvision.models.losses import CdnQueryGenerator
 from llmvision.structures.boxes import cxcywh_to_xyxy
 
 

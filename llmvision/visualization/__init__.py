@@ -1,0 +1,4 @@
+"""Drawing boxes, labels and scores: used by the demo, the test-time hook and the browse tools."""
+from .draw import PALETTE, color_for, draw_detections
+
+__all__ = ['PALETTE', 'color_for', 'draw_detections']
