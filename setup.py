@@ -35,5 +35,5 @@ setup(
     packages=find_packages(include=['llmvision', 'llmvision.*']),
     python_requires='>=3.10',
     install_requires=INSTALL_REQUIRES,
-    extras_require={'dev': ['pytest', 'pytest-timeout']},
+    extras_require={'dev': ['pytest', 'pytest-timeout', 'ruff==0.17.6']},
 )

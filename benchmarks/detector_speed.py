@@ -160,8 +160,8 @@ def main():
             print(f'peer train step failed: {type(e).__name__}: {e}')
             res_p = (float('nan'), float('nan'))
         rows.append(('train step (AdamW)', train_batch, 'bf16', res_o, res_p))
-    print(f'\n| mode | batch | dtype | ours ms | peer ms | speed-up (peer/ours) | ours img/s | '
-          f'ours GiB | peer GiB |')
+    print('\n| mode | batch | dtype | ours ms | peer ms | speed-up (peer/ours) | ours img/s | '
+          'ours GiB | peer GiB |')
     print('|---|---|---|---|---|---|---|---|---|')
     for mode, batch, dname, (mo, go), (mp, gp) in rows:
         print(f'| {mode} | {batch} | {dname} | {mo:.1f} | {mp:.1f} | {mp / mo:.2f}x | '

@@ -29,8 +29,8 @@ def build_cfg(gpu: bool, data):
     from transformers import Qwen2Config
 
     from llmvision.engine.optim_wrappers import BF16OptimWrapper
-    from llmvision.utils.hf_builder import causal_lm_from_config
     from llmvision.models.language import BertTextEncoder
+    from llmvision.utils.hf_builder import causal_lm_from_config
     tiny = Config.fromfile(str(ROOT / 'configs/llmdet/llmdet_tiny_synthetic.py'))
     cfg = Config.fromfile(str(ROOT / 'configs/llmdet/llmdet_swin_t.py')) if gpu else tiny
     cfg.train_dataloader = copy.deepcopy(tiny.train_dataloader)  # synthetic grounding captions
@@ -87,10 +87,10 @@ def main(argv=None):
     parser.add_argument('--warmup', type=int, default=3)
     parser.add_argument('--cpu', action='store_true', help='force the reduced CPU mode')
     args = parser.parse_args(argv)
-    import llmvision  # noqa: F401
     from mmengine.registry import init_default_scope
     from mmengine.runner import Runner
 
+    import llmvision  # noqa: F401
     from llmvision.datasets.synthetic import make_synthetic_dataset
     init_default_scope('llmvision')
     gpu = torch.cuda.is_available() and not args.cpu

@@ -8,8 +8,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from llmvision.models.backbones import SwinBackbone
-from llmvision.models.backbones.convert import (convert_swin_hf_to_ours, convert_swin_mmdet_to_ours,
-                                                unfold_to_ours_norm, unfold_to_ours_reduction)
+from llmvision.models.backbones.convert import (
+    convert_swin_hf_to_ours,
+    convert_swin_mmdet_to_ours,
+    unfold_to_ours_norm,
+    unfold_to_ours_reduction,
+)
 from llmvision.models.backbones.swin import PatchMerging, relative_position_index
 
 TINY = dict(embed_dims=16, depths=(2, 2, 2, 2), num_heads=(1, 2, 2, 4), window_size=7, out_indices=(1, 2, 3))
@@ -61,7 +65,8 @@ def _to_legacy_hf_names(state_dict):
     for key, value in state_dict.items():
         key = key.replace('conv_encoder.model.swin.', 'conv_encoder.model.')
         key = key.replace('attention.q_proj', 'attention.self.query').replace('attention.k_proj', 'attention.self.key')
-        key = key.replace('attention.v_proj', 'attention.self.value').replace('attention.o_proj', 'attention.output.dense')
+        key = key.replace('attention.v_proj', 'attention.self.value')
+        key = key.replace('attention.o_proj', 'attention.output.dense')
         key = key.replace('attention.relative_position_bias.', 'attention.self.')
         key = key.replace('mlp.fc1', 'intermediate.dense').replace('mlp.fc2', 'output.dense')
         legacy[key] = value

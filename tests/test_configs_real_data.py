@@ -20,8 +20,8 @@ from llmvision.datasets.transforms import FixScaleResize, RandomChoiceResize, Ra
 from llmvision.engine import load_config
 from llmvision.evaluation import CocoMetric, LVISFixedAPMetric, MultiDatasetMetric, RefExpMetric
 from llmvision.models.detectors import GroundingDINO, LLMDet
-from llmvision.utils.hf_builder import build_object
 from llmvision.registry import DATASETS, METRICS
+from llmvision.utils.hf_builder import build_object
 
 SIZES = ('t', 'b', 'l')
 TESTS = ('lvis_minival', 'lvis_val', 'refcoco', 'refcoco_plus', 'refcocog', 'odinw')

@@ -5,8 +5,13 @@ import numpy as np
 import torch
 
 from llmvision.datasets import ODVGDataset
-from llmvision.datasets.transforms import (LoadAnnotations, LoadImageFromFile, PackDetInputs, RandomChoiceResize,
-                                           RandomFlip)
+from llmvision.datasets.transforms import (
+    LoadAnnotations,
+    LoadImageFromFile,
+    PackDetInputs,
+    RandomChoiceResize,
+    RandomFlip,
+)
 from test_datasets_tiny_files import grounding_record, write_image, write_jsonl
 
 

@@ -12,8 +12,7 @@ import sys
 import pytest
 import torch
 
-from llmvision.checkpoint import (convert_mmdet_grounding_dino, detect_format,
-                                  load_grounding_dino_checkpoint)
+from llmvision.checkpoint import convert_mmdet_grounding_dino, detect_format, load_grounding_dino_checkpoint
 from llmvision.models.language import write_bert_vocab
 from test_detector_parity import WORDS, our_tiny_model
 

@@ -32,8 +32,7 @@ D_MODEL, BERT_HIDDEN, QUERIES, LAYERS = 64, 32, 50, 2
 
 
 def hf_tiny_model():
-    from transformers import (BertConfig, MMGroundingDinoConfig, MMGroundingDinoForObjectDetection,
-                              SwinConfig)
+    from transformers import BertConfig, MMGroundingDinoConfig, MMGroundingDinoForObjectDetection, SwinConfig
     swin = SwinConfig(embed_dim=24, depths=[1, 1, 2, 1], num_heads=[1, 2, 3, 4], window_size=7,
                       out_indices=[2, 3, 4])
     bert = BertConfig(vocab_size=1100, hidden_size=BERT_HIDDEN, num_hidden_layers=2,

@@ -4,10 +4,9 @@ import torch
 from mmengine.structures import InstanceData
 
 from llmvision.models.detectors import rec_heuristic as rh
-from llmvision.models.detectors.rec_heuristic import (RecHeuristic, spatial_bias,
-                                                      spatial_directions)
-from llmvision.utils import noun_phrases as nps
+from llmvision.models.detectors.rec_heuristic import RecHeuristic, spatial_bias, spatial_directions
 from llmvision.models.language import write_bert_vocab
+from llmvision.utils import noun_phrases as nps
 from test_detector_parity import WORDS, astronaut, our_tiny_model, sample
 
 H, W = 100, 200

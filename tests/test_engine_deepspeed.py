@@ -13,7 +13,6 @@ from llmvision.engine.deepspeed_cfg import deepspeed_strategy
 from tiny_dist_run import CONFIG, tiny_dist_train
 
 
-
 def _cfg(batch=2, accum=1, clip=0.1, norm_type=2):
     wrapper = dict(optimizer=dict(type='AdamW', lr=1e-4), accumulative_counts=accum)
     if clip is not None:
@@ -47,7 +46,8 @@ def test_json_disagreements_config_wins_with_warning(tmp_path, warnings_log):
     path = tmp_path / 'ds.json'
     path.write_text(json.dumps(dict(
         train_batch_size=64, train_micro_batch_size_per_gpu=8, gradient_accumulation_steps=4,
-        gradient_clipping=1.0, fp16=dict(enabled=True), zero_optimization=dict(stage=2, offload_optimizer=dict(device='cpu')))))
+        gradient_clipping=1.0, fp16=dict(enabled=True),
+        zero_optimization=dict(stage=2, offload_optimizer=dict(device='cpu')))))
     strategy, _ = deepspeed_strategy(_cfg(batch=2, accum=1, clip=0.1), str(path), amp='bf16')
     ds = strategy['config']
     assert ds['train_micro_batch_size_per_gpu'] == 2

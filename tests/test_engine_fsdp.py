@@ -13,6 +13,7 @@ from llmvision.engine.fsdp_cfg import fsdp_strategy
 from llmvision.engine.train_args import merge_train_args
 from tiny_dist_run import CONFIG, tiny_dist_train
 
+
 def _cfg():
     return Config(dict(optim_wrapper=dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-4),
                                           clip_grad=dict(max_norm=0.1, norm_type=2))))

@@ -12,7 +12,6 @@ from pycocotools.cocoeval import COCOeval
 from llmvision.evaluation import CocoMetric, MultiDatasetMetric, build_ground_truth, evaluate_boxes
 from llmvision.evaluation.predictions import results_to_detections
 from llmvision.evaluation.synthetic import make_detection_set
-
 from test_evaluation_lvis import to_samples
 
 

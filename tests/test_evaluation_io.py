@@ -10,7 +10,6 @@ from mmengine.structures import InstanceData
 from llmvision.evaluation import LVISFixedAPMetric, build_ground_truth, results2json, results_to_detections
 from llmvision.evaluation.synthetic import make_detection_set
 from llmvision.structures.data_sample import DetDataSample
-
 from test_evaluation_lvis import to_samples
 
 

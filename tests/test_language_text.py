@@ -5,8 +5,13 @@ import math
 import pytest
 import torch
 
-from llmvision.models.language import (build_category_prompt, build_prompt, chunk_names,
-                                       spans_to_positive_map, sub_sentence_masks)
+from llmvision.models.language import (
+    build_category_prompt,
+    build_prompt,
+    chunk_names,
+    spans_to_positive_map,
+    sub_sentence_masks,
+)
 from llmvision.models.layers import coordinate_to_encoding
 
 SPECIAL = [101, 102, 1012, 1029]
@@ -43,8 +48,9 @@ def test_sub_sentence_mmdet_matches_loop(ids):
 
 
 def test_sub_sentence_hf_matches_transformers():
-    from transformers.models.mm_grounding_dino.modeling_mm_grounding_dino import \
-        generate_masks_with_special_tokens_and_transfer_map as hf
+    from transformers.models.mm_grounding_dino.modeling_mm_grounding_dino import (
+        generate_masks_with_special_tokens_and_transfer_map as hf,
+    )
     ids = torch.tensor([[101, 7, 8, 1012, 9, 10, 11, 1012, 102, 0], [101, 7, 1012, 8, 1029, 9, 1012, 102, 0, 0]])
     m, p = sub_sentence_masks(ids, SPECIAL, 'hf')
     rm, rp = hf(ids)

@@ -38,8 +38,7 @@ def _preds(layers, batch, num, seed=0, grad=True):
 
 
 def test_parity_with_transformers_criterion():
-    from transformers.loss.loss_grounding_dino import (GroundingDinoHungarianMatcher,
-                                                       GroundingDinoImageLoss)
+    from transformers.loss.loss_grounding_dino import GroundingDinoHungarianMatcher, GroundingDinoImageLoss
     # equal gt counts: transformers offsets image i's labels by len(label_maps[i]) (right only then)
     gts = _gts((4, 4), seed=1)
     cls, box = _preds(1, 2, 20, seed=2, grad=False)

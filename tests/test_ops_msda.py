@@ -5,9 +5,13 @@ import os
 import pytest
 import torch
 
-from llmvision.models.ops import (MultiScaleDeformableAttention, multi_scale_deformable_attn,
-                                  multi_scale_deformable_attn_pytorch, resolve_backend,
-                                  triton_available)
+from llmvision.models.ops import (
+    MultiScaleDeformableAttention,
+    multi_scale_deformable_attn,
+    multi_scale_deformable_attn_pytorch,
+    resolve_backend,
+    triton_available,
+)
 
 
 def _level_layout(shapes):
@@ -110,8 +114,9 @@ def test_init_matches_radial_grid():
 
 def _hf_module(d_model, heads, levels, points):
     from transformers import MMGroundingDinoConfig
-    from transformers.models.mm_grounding_dino.modeling_mm_grounding_dino import \
-        MMGroundingDinoMultiscaleDeformableAttention
+    from transformers.models.mm_grounding_dino.modeling_mm_grounding_dino import (
+        MMGroundingDinoMultiscaleDeformableAttention,
+    )
     config = MMGroundingDinoConfig(d_model=d_model, num_feature_levels=levels)
     return MMGroundingDinoMultiscaleDeformableAttention(config, num_heads=heads, n_points=points)
 

@@ -119,7 +119,8 @@ def test_auto_picks_triton_on_cuda():
 
 def _compile_signature(kernel_args, dtype):
     types = {name: f'*{dtype}' if name in ('value_ptr', 'out_ptr', 'grad_out_ptr') else
-             '*i64' if name in ('shapes_ptr', 'starts_ptr') else '*fp32' for name in kernel_args if name.endswith('_ptr')}
+             '*i64' if name in ('shapes_ptr', 'starts_ptr') else '*fp32'
+             for name in kernel_args if name.endswith('_ptr')}
     types.update({name: 'i32' for name in ('total_rows', 'num_queries', 'num_value', 'num_heads', 'head_dim')})
     types.update({name: 'constexpr' for name in ('NUM_LEVELS', 'NUM_POINTS', 'BLOCK_Q', 'BLOCK_D')})
     return {name: types[name] for name in kernel_args}

@@ -5,10 +5,18 @@ import pickle
 import pytest
 import torch
 
-from llmvision.datasets.rec import (JsonCandidateSource, RECSelectorDataset,
-                                    SyntheticCandidateSource, best_candidate,
-                                    build_selector_samples, candidate_line, done_keys,
-                                    load_refer_records, repair_tail, shuffled_copies)
+from llmvision.datasets.rec import (
+    JsonCandidateSource,
+    RECSelectorDataset,
+    SyntheticCandidateSource,
+    best_candidate,
+    build_selector_samples,
+    candidate_line,
+    done_keys,
+    load_refer_records,
+    repair_tail,
+    shuffled_copies,
+)
 from llmvision.models.selectors import BoxListPromptSerializer
 from llmvision.structures import CandidateSet
 

@@ -9,8 +9,8 @@ from mmengine.model import BaseModel
 from mmengine.structures import InstanceData
 
 from llmvision.datasets.rec.detector_source import DetectorCandidateSource
-from llmvision.utils.noun_phrases import noun_phrases_or_whole as noun_phrases
 from llmvision.structures import DetDataSample
+from llmvision.utils.noun_phrases import noun_phrases_or_whole as noun_phrases
 
 
 class FakeDetector(BaseModel):

@@ -3,15 +3,25 @@ import copy
 import random
 
 import mmcv.transforms as mmcv_t
-from mmcv.transforms import RandomChoice
 import numpy as np
 import pytest
 import torch
+from mmcv.transforms import RandomChoice
 
 from llmvision.datasets import ODVGDataset
-from llmvision.datasets.transforms import (FilterEmptyBoxes, FixScaleResize, LoadAnnotations, LoadImageFromFile,
-                                           PackDetInputs, RandomChoiceResize, RandomCrop, RandomFlip,
-                                           ResizeShortSide, keep_ratio_size, swap_left_right)
+from llmvision.datasets.transforms import (
+    FilterEmptyBoxes,
+    FixScaleResize,
+    LoadAnnotations,
+    LoadImageFromFile,
+    PackDetInputs,
+    RandomChoiceResize,
+    RandomCrop,
+    RandomFlip,
+    ResizeShortSide,
+    keep_ratio_size,
+    swap_left_right,
+)
 from test_datasets_tiny_files import PALETTE, grounding_record, write_image, write_jsonl
 
 

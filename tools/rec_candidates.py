@@ -15,8 +15,9 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-import llmvision  # noqa: E402,F401  (mmengine compatibility patches)
 from mmengine.config import DictAction  # noqa: E402
+
+import llmvision  # noqa: E402,F401  (mmengine compatibility patches)
 
 
 def parse_args(argv=None):

@@ -65,8 +65,8 @@ def build_selector(config: str, checkpoint=None):
 
 def split_tables(args, selectors=None):
     """``{split: (rows, markdown)}``; ``selectors`` maps a row label prefix to a built model."""
-    from llmvision.datasets.rec import build_selector_samples, load_refer_records
     from llmvision.apis import llm_selector
+    from llmvision.datasets.rec import build_selector_samples, load_refer_records
     from llmvision.evaluation import accuracy_table, detector_only, format_table, oracle
     from llmvision.models.selectors import BoxListPromptSerializer
     specs = dict(c.split('=', 1) for c in args.candidates)

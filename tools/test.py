@@ -16,8 +16,7 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import llmvision  # noqa: E402,F401  (mmengine compatibility patches)
-from llmvision.engine.launch import (add_launch_args, build_runner, load_config,  # noqa: E402
-                                     parse_launch_args, shutdown_dist)
+from llmvision.engine.launch import add_launch_args, build_runner, load_config, parse_launch_args, shutdown_dist  # noqa: E402
 from llmvision.engine.test_args import merge_test_args  # noqa: E402
 
 

@@ -1,6 +1,5 @@
 """Runtime settings shared by every config: scope, hooks, logging, environment."""
-from mmengine.hooks import (CheckpointHook, DistSamplerSeedHook, IterTimerHook, LoggerHook,
-                            ParamSchedulerHook)
+from mmengine.hooks import CheckpointHook, DistSamplerSeedHook, IterTimerHook, LoggerHook, ParamSchedulerHook
 from mmengine.runner import LogProcessor
 from mmengine.visualization import LocalVisBackend, Visualizer
 

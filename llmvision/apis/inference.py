@@ -6,6 +6,7 @@
 
 Used by ``tools/image_demo.py`` and the tests.
 """
+import re
 from typing import List, Optional, Sequence, Union
 
 import numpy as np
@@ -14,23 +15,43 @@ from mmengine.dataset import Compose, pseudo_collate
 from mmengine.logging import print_log
 
 from llmvision.datasets.transforms import LoadAnnotations, LoadImageFromFile
-from llmvision.utils.config import load_config
 from llmvision.registry import MODELS
-
-from llmvision.utils.noun_phrases import (NLTK_HELP, nltk_available, noun_phrases,
-                                                 phrase_spans)
+from llmvision.utils.compat import check_checkpoint_file
+from llmvision.utils.config import load_config
+from llmvision.utils.noun_phrases import NLTK_HELP, nltk_available, noun_phrases, phrase_spans
 
 MODES = ('detection', 'grounding', 'rec')
+
+
+def check_device(device: str) -> torch.device:
+    """``'cpu'``, ``'cuda'`` or ``'cuda:N'`` as a ``torch.device``; a one-line ``ValueError`` for a
+    name torch does not know or a GPU this machine does not have."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f'--device {device!r}: not a device name (use cpu, cuda or cuda:N)') from None
+    if dev.type == 'cuda':
+        if not torch.cuda.is_available():
+            raise ValueError(f'--device {device!r}: no CUDA GPU is available here '
+                             f'(torch {torch.__version__}); use --device cpu')
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f'--device {device!r}: this machine has {torch.cuda.device_count()} GPU(s) '
+                             f'(cuda:0..cuda:{torch.cuda.device_count() - 1})')
+    return dev
 
 
 def init_detector(config: str, weights: Optional[str] = None, device: str = 'cpu',
                   cfg_options: Optional[dict] = None, strict: bool = True):
     """Build the config's model, load ``weights`` (ours, HF or mmdet format) and set eval mode.
 
+    The device and the weights file are checked before the model is built (one-line errors).
     ``strict`` (default) raises a ``KeyError`` with the full key report when the weights do not
     match the config's model.
     """
     from llmvision.checkpoint import load_grounding_dino_checkpoint
+    device = check_device(device)
+    if weights is not None:
+        check_checkpoint_file(weights)
     cfg = load_config(config, cfg_options)
     model = MODELS.build(cfg.model)
     if weights is not None:
@@ -73,8 +94,8 @@ def make_prompt(text, mode: str = 'detection', entities: Optional[Sequence[str]]
     if mode == 'detection':
         names = parse_category_prompt(text)
         return dict(text=names, custom_entities=True, tokens_positive=None, entities=names)
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError(f'empty text for {mode} mode')
+    if not isinstance(text, str) or not re.search(r'\w', text):
+        raise ValueError(f'empty text for {mode} mode: no words in {text!r}')
     caption = text.strip()
     if mode == 'rec':
         return dict(text=caption, custom_entities=False, tokens_positive=None,

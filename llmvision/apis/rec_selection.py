@@ -1,9 +1,8 @@
 """The REC selector as a method of :func:`llmvision.evaluation.accuracy_table`."""
 from typing import Callable
 
-from llmvision.evaluation.rec_table import Method
-
 from llmvision.datasets.rec import pack_selector_sample
+from llmvision.evaluation.rec_table import Method
 
 
 def llm_selector(model, batch_size: int = 16, pack: Callable = None) -> Method:

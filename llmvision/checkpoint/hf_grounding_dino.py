@@ -9,8 +9,12 @@ from typing import Dict, Tuple
 
 import torch
 
-from llmvision.models.backbones.convert import (HF_BACKBONE_PREFIX, HF_NECK_PREFIX,
-                                                convert_neck_hf_to_ours, convert_swin_hf_to_ours)
+from llmvision.models.backbones.convert import (
+    HF_BACKBONE_PREFIX,
+    HF_NECK_PREFIX,
+    convert_neck_hf_to_ours,
+    convert_swin_hf_to_ours,
+)
 
 from .report import ConversionReport
 

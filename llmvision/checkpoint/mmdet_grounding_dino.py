@@ -14,9 +14,12 @@ from typing import Dict, Tuple
 
 import torch
 
-from llmvision.models.backbones.convert import (MMDET_BACKBONE_PREFIX, MMDET_NECK_PREFIX,
-                                                convert_neck_mmdet_to_ours,
-                                                convert_swin_mmdet_to_ours)
+from llmvision.models.backbones.convert import (
+    MMDET_BACKBONE_PREFIX,
+    MMDET_NECK_PREFIX,
+    convert_neck_mmdet_to_ours,
+    convert_swin_mmdet_to_ours,
+)
 
 from .report import ConversionReport
 

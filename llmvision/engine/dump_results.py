@@ -9,8 +9,7 @@ import numpy as np
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 
-from llmvision.evaluation.predictions import (dedupe_records, records_to_results, results2json,
-                                              sample_to_record)
+from llmvision.evaluation.predictions import dedupe_records, records_to_results, results2json, sample_to_record
 from llmvision.registry import METRICS
 
 

@@ -1,5 +1,4 @@
 """Load a config with clear errors, and build the right mmengine runner for it."""
-import os.path as osp
 
 from mmengine.config import Config
 

@@ -13,8 +13,7 @@ from .ground_truth import build_ground_truth
 from .lvis_metric import LVISFixedAPMetric, LVISMetric
 from .multi_dataset_metric import MultiDatasetMetric
 from .predictions import load_results_json, results2json, results_to_detections
-from .rec_accuracy import (best_candidate, iou_passes, oracle_box, rec_accuracy,
-                           top_candidate_box)
+from .rec_accuracy import best_candidate, iou_passes, oracle_box, rec_accuracy, top_candidate_box
 from .rec_table import accuracy_table, detector_only, format_table, oracle
 from .refexp_metric import RefExpMetric
 

@@ -15,8 +15,15 @@ from mmengine.logging import print_log
 
 from .box_ap import BoxDetections, BoxGroundTruth
 from .ground_truth import build_ground_truth
-from .predictions import (dedupe_records, load_results_json, records_to_detections, records_to_results,
-                          results2json, results_to_detections, sample_to_record)
+from .predictions import (
+    dedupe_records,
+    load_results_json,
+    records_to_detections,
+    records_to_results,
+    results2json,
+    results_to_detections,
+    sample_to_record,
+)
 
 
 class BoxAPMetricBase(BaseMetric):

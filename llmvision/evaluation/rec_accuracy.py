@@ -9,7 +9,6 @@ from typing import Dict, Optional, Sequence, Tuple
 import torch
 
 from llmvision.structures import box_iou
-
 from llmvision.structures.candidates import CandidateSet, fallback_choice
 
 

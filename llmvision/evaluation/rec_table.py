@@ -2,8 +2,9 @@
 
 A *method* maps a list of selector samples (dicts with ``candidates`` blocks, ``expression``,
 ``gt_bbox``, see :func:`llmvision.datasets.rec.build_selector_samples`) to one chosen box
-``[4]`` (or ``None``) per sample (the LLM selector as a method: :func:`llmvision.apis.llm_selector`). :func:`accuracy_table` scores each method with
-:func:`rec_accuracy`, overall and on the subset flagged ``needs_reasoning`` when present.
+``[4]`` (or ``None``) per sample (the LLM selector as a method: :func:`llmvision.apis.llm_selector`).
+:func:`accuracy_table` scores each method with :func:`rec_accuracy`, overall and on the subset flagged
+``needs_reasoning`` when present.
 """
 from typing import Callable, Dict, List, Optional, Sequence
 

@@ -2,5 +2,15 @@
 
 Each subpackage's ``__init__`` imports its own modules; keep each one importable at all times.
 """
-from . import (backbones, captioners, data_preprocessors, detectors, language, layers, lmm, losses,
-               ops, selectors)  # noqa: F401
+from . import (
+    backbones,
+    captioners,
+    data_preprocessors,
+    detectors,
+    language,
+    layers,
+    lmm,
+    losses,
+    ops,
+    selectors,
+)

@@ -19,8 +19,14 @@ short side 480..800 (step 32), long side <= 1333; 2 images per GPU, aspect-ratio
 from mmengine.dataset import ConcatDataset, InfiniteSampler, pseudo_collate
 
 from llmvision.datasets import AspectRatioBatchSampler, ODVGDataset
-from llmvision.datasets.transforms import (FilterEmptyBoxes, LoadAnnotations, LoadImageFromFile,
-                                           PackDetInputs, RandomChoiceResize, RandomFlip)
+from llmvision.datasets.transforms import (
+    FilterEmptyBoxes,
+    LoadAnnotations,
+    LoadImageFromFile,
+    PackDetInputs,
+    RandomChoiceResize,
+    RandomFlip,
+)
 
 # ------------------------------------------------------------------ settings
 data_root = 'data/odvg/'

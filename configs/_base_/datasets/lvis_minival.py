@@ -17,8 +17,7 @@ from mmengine.dataset import DefaultSampler, pseudo_collate
 from mmengine.runner import TestLoop, ValLoop
 
 from llmvision.datasets import LVISDataset
-from llmvision.datasets.transforms import (FixScaleResize, LoadAnnotations, LoadImageFromFile,
-                                           PackDetInputs)
+from llmvision.datasets.transforms import FixScaleResize, LoadAnnotations, LoadImageFromFile, PackDetInputs
 from llmvision.evaluation import LVISFixedAPMetric
 
 # ------------------------------------------------------------------ settings

@@ -17,9 +17,15 @@ are logged, counted skips. Batches are aspect-ratio grouped, 2 images per GPU.
 from mmengine.dataset import ConcatDataset, InfiniteSampler, pseudo_collate
 
 from llmvision.datasets import AspectRatioBatchSampler, ODVGDataset
-from llmvision.datasets.transforms import (FilterEmptyBoxes, LoadAnnotations, LoadImageFromFile,
-                                           PackDetInputs, RandomChoiceResize, RandomFlip,
-                                           RandomSamplingNegPos)
+from llmvision.datasets.transforms import (
+    FilterEmptyBoxes,
+    LoadAnnotations,
+    LoadImageFromFile,
+    PackDetInputs,
+    RandomChoiceResize,
+    RandomFlip,
+    RandomSamplingNegPos,
+)
 
 # ------------------------------------------------------------------ settings
 data_root = 'data/odvg/'

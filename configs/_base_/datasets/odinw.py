@@ -18,8 +18,7 @@ from mmengine.dataset import ConcatDataset, DefaultSampler, pseudo_collate
 from mmengine.runner import TestLoop, ValLoop
 
 from llmvision.datasets import LVISDataset
-from llmvision.datasets.transforms import (FixScaleResize, LoadAnnotations, LoadImageFromFile,
-                                           PackDetInputs)
+from llmvision.datasets.transforms import FixScaleResize, LoadAnnotations, LoadImageFromFile, PackDetInputs
 from llmvision.evaluation import CocoMetric, MultiDatasetMetric
 
 # ------------------------------------------------------------------ settings

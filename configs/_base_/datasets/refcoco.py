@@ -16,8 +16,7 @@ from mmengine.dataset import DefaultSampler, pseudo_collate
 from mmengine.runner import TestLoop
 
 from llmvision.datasets import RefCOCODataset
-from llmvision.datasets.transforms import (FixScaleResize, LoadAnnotations, LoadImageFromFile,
-                                           PackDetInputs)
+from llmvision.datasets.transforms import FixScaleResize, LoadAnnotations, LoadImageFromFile, PackDetInputs
 from llmvision.evaluation import RefExpMetric
 
 # ------------------------------------------------------------------ settings

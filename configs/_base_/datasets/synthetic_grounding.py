@@ -9,9 +9,15 @@ trains at short side 160-192 and tests at 176 (CPU budget).
 from mmengine.dataset import DefaultSampler, InfiniteSampler, pseudo_collate
 
 from llmvision.datasets import LVISDataset, ODVGDataset
-from llmvision.datasets.transforms import (FilterEmptyBoxes, FixScaleResize, LoadAnnotations,
-                                           LoadImageFromFile, PackDetInputs, RandomChoiceResize,
-                                           RandomFlip)
+from llmvision.datasets.transforms import (
+    FilterEmptyBoxes,
+    FixScaleResize,
+    LoadAnnotations,
+    LoadImageFromFile,
+    PackDetInputs,
+    RandomChoiceResize,
+    RandomFlip,
+)
 from llmvision.evaluation import LVISFixedAPMetric
 
 data_root = 'data/synthetic/'

@@ -6,8 +6,7 @@ precision@1/5/10 at IoU >= 0.5 against the referred box.
 from mmengine.dataset import DefaultSampler, pseudo_collate
 
 from llmvision.datasets import RefCOCODataset
-from llmvision.datasets.transforms import (FixScaleResize, LoadAnnotations, LoadImageFromFile,
-                                           PackDetInputs)
+from llmvision.datasets.transforms import FixScaleResize, LoadAnnotations, LoadImageFromFile, PackDetInputs
 from llmvision.evaluation import RefExpMetric
 
 data_root = 'data/synthetic/'

@@ -11,9 +11,8 @@ from typing import Callable, List, Optional, Sequence, Union
 
 import torch
 
-from llmvision.structures.candidates import CandidateSet
 from llmvision.registry import MODELS, TASK_UTILS, TRANSFORMS
-
+from llmvision.structures.candidates import CandidateSet
 from llmvision.utils.noun_phrases import noun_phrases_or_whole
 
 DEFAULT_PIPELINE = (dict(type='LoadImageFromFile'), dict(type='PackDetInputs'))

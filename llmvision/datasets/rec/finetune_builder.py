@@ -11,8 +11,8 @@ from collections import Counter
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from llmvision.evaluation.rec_accuracy import best_candidate, iou_passes
-from llmvision.structures.candidates import CandidateSet, clip_candidates
 from llmvision.models.selectors.serializer import BoxListPromptSerializer
+from llmvision.structures.candidates import CandidateSet, clip_candidates
 
 
 def shuffled_copies(blocks: Sequence[CandidateSet], label: Tuple[int, int], num: int,

@@ -6,8 +6,8 @@ from typing import Dict, Optional
 import torch
 from mmengine.logging import print_log
 
-from llmvision.structures.candidates import CandidateSet
 from llmvision.registry import TASK_UTILS
+from llmvision.structures.candidates import CandidateSet
 
 from .candidate_file import iter_candidate_records, parse_candidate_record
 

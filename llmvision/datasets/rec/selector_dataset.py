@@ -7,10 +7,10 @@ from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 from mmengine.structures import InstanceData
 
-from llmvision.utils.hf_builder import build_object
 from llmvision.models.selectors.serializer import BoxListPromptSerializer
 from llmvision.registry import DATASETS
 from llmvision.structures import DetDataSample
+from llmvision.utils.hf_builder import build_object
 
 from .finetune_builder import build_selector_samples
 from .refer_records import load_refer_records

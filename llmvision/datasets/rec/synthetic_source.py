@@ -10,8 +10,8 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from llmvision.structures.candidates import CandidateSet
 from llmvision.registry import TASK_UTILS
+from llmvision.structures.candidates import CandidateSet
 
 
 @TASK_UTILS.register_module()

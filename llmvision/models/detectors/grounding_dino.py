@@ -7,7 +7,7 @@ per-layer contrastive class heads and box MLPs (index ``num_decoder_layers`` = t
 Inside the model boxes are normalized cxcywh relative to each image's ``img_shape``.
 """
 import copy
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -18,8 +18,15 @@ from llmvision.registry import MODELS
 from llmvision.structures import normalize_xyxy_to_cxcywh
 
 from ..language import build_prompt, chunk_names, spans_to_positive_map
-from ..layers import (MLP, ContrastiveEmbed, GroundingDinoDecoder, GroundingDinoEncoder,
-                      SinePositionalEncoding2D, encoder_output_proposals, inverse_sigmoid)
+from ..layers import (
+    MLP,
+    ContrastiveEmbed,
+    GroundingDinoDecoder,
+    GroundingDinoEncoder,
+    SinePositionalEncoding2D,
+    encoder_output_proposals,
+    inverse_sigmoid,
+)
 from .postprocess import predict_instances
 from .rec_heuristic import RecHeuristic
 

@@ -1,8 +1,7 @@
 from .attention import MultiheadAttention
 from .contrastive_embed import ContrastiveEmbed
 from .decoder import GroundingDecoderLayer, GroundingDinoDecoder, inverse_sigmoid
-from .encoder import (DeformableEncoderLayer, GroundingDinoEncoder, TextEnhancerLayer,
-                      encoder_reference_points)
+from .encoder import DeformableEncoderLayer, GroundingDinoEncoder, TextEnhancerLayer, encoder_reference_points
 from .ffn import FFN
 from .fusion import BiAttentionBlock, BiMultiHeadAttention, DropPath
 from .mlp import MLP

@@ -24,6 +24,7 @@ from torchvision.ops import generalized_box_iou_loss
 
 from llmvision.registry import MODELS
 from llmvision.structures.boxes import cxcywh_to_xyxy
+
 from .focal_loss import sigmoid_focal_loss
 from .hungarian_matcher import HungarianMatcher
 

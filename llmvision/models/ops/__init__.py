@@ -3,8 +3,7 @@
 ``multi_scale_deformable_attn(value, spatial_shapes, level_start_index, sampling_locations,
 attention_weights, backend='auto')`` and the ``MultiScaleDeformableAttention`` module.
 """
-from .msda_function import (available_backends, multi_scale_deformable_attn, resolve_backend,
-                            triton_available)
+from .msda_function import available_backends, multi_scale_deformable_attn, resolve_backend, triton_available
 from .msda_module import MultiScaleDeformableAttention
 from .msda_pytorch import multi_scale_deformable_attn_pytorch
 

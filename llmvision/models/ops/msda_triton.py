@@ -5,8 +5,8 @@ Same semantics as :func:`llmvision.models.ops.msda_pytorch.multi_scale_deformabl
 pixel coordinate ``(x * W_l - 0.5, y * H_l - 0.5)``.
 
 Layout: one program handles ``BLOCK_Q`` (batch, query) rows of one head and all ``Dh`` channels; it
-loops over levels (rolled loop) and points (unrolled in the forward, rolled in the backward), gathers the four corner rows of ``Dh``
-contiguous values and accumulates in fp32. The backward kernel recomputes the samples, writes the
+loops over levels (rolled loop) and points (unrolled in the forward, rolled in the backward), gathers the four
+corner rows of ``Dh`` contiguous values and accumulates in fp32. The backward kernel recomputes the samples, writes the
 gradients of the locations and weights directly (each (row, head, level, point) belongs to one
 program) and scatters the value gradient with fp32 atomics.
 

@@ -15,7 +15,6 @@ from typing import List, Sequence, Tuple
 
 from llmvision.registry import TASK_UTILS
 from llmvision.structures import xyxy_to_cxcywh, xyxy_to_xywh
-
 from llmvision.structures.candidates import CandidateSet
 
 HEADER = ('You are a helpful AI assistant, capable of understanding spatial information. '
