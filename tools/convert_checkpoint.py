@@ -1,6 +1,12 @@
-"""Convert a Grounding-DINO checkpoint (HF mm-grounding-dino or mmdet/LLMDet) to llmvision keys.
+"""Convert a Grounding-DINO (HF mm-grounding-dino, mmdet/LLMDet) or LLaVA checkpoint to llmvision keys.
 
     python tools/convert_checkpoint.py SRC DST --from hf|mmdet|auto [--side DST_SIDE]
+    # transformers LLaVA folder (llava-hf layout) -> LLaVAModel
+    python tools/convert_checkpoint.py checkpoints/llava-1.5-7b-hf llava15_7b.pth --from llava-hf
+    # original LLaVA: LLM folder (+ mm_projector.bin of the pre-training stage) (+ the CLIP folder)
+    python tools/convert_checkpoint.py checkpoints/vicuna-7b-v1.5 llava15_7b.pth --from llava \
+        --mm-projector checkpoints/llava-v1.5-mlp2x-336px-pretrain-vicuna-7b-v1.5/mm_projector.bin \
+        --vision-tower checkpoints/clip-vit-large-patch14-336
 
 SRC: a .pth / .bin / .safetensors file or a HF model folder. DST: an mmengine-style checkpoint
 ``{'state_dict': ..., 'meta': {...}}`` written to a temp file and moved into place. Keys that no
@@ -15,32 +21,55 @@ import torch
 
 
 def main(argv=None) -> int:
-    from llmvision.checkpoint import convert_state_dict, read_state_dict
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[1])
     parser.add_argument('src')
     parser.add_argument('dst')
-    parser.add_argument('--from', dest='src_format', default='auto', choices=['auto', 'hf', 'mmdet'])
-    parser.add_argument('--side', default=None, help='where to save the LLM/captioner keys')
+    parser.add_argument('--from', dest='src_format', default='auto',
+                        choices=['auto', 'hf', 'mmdet', 'llava-hf', 'llava'],
+                        help='auto tells hf / mmdet / llava-hf apart; the original LLaVA layout needs --from llava')
+    parser.add_argument('--side', default=None, help='where to save the keys set aside (LLMDet LLM/captioner, '
+                        'CLIP text tower, derived buffers)')
+    parser.add_argument('--mm-projector', help='--from llava: mm_projector.bin of the pre-training stage')
+    parser.add_argument('--vision-tower', help='--from llava: the CLIP / SigLIP folder (vision_model.* keys)')
     parser.add_argument('--allow-unconverted', action='store_true')
     args = parser.parse_args(argv)
-    converted, report = convert_state_dict(read_state_dict(args.src), args.src_format)
+    if args.src_format != 'llava' and (args.mm_projector or args.vision_tower):
+        parser.error('--mm-projector / --vision-tower go with --from llava')
+    converted, report = _convert(args)
     print(f'converted {len(converted)} tensors from {args.src}')
     if report.side:
         if args.side:
             _save({'state_dict': report.side}, args.side)
-            print(f'{len(report.side)} LLM/captioner tensors saved to {args.side}')
+            print(f'{len(report.side)} tensors set aside saved to {args.side}')
         else:
-            print(f'{len(report.side)} LLM/captioner tensors dropped (pass --side to keep them)')
+            print(f'{len(report.side)} tensors set aside (LLM/captioner, CLIP text tower, derived buffers) '
+                  'dropped (pass --side to keep them)')
     if report.unconverted:
         print(f'{len(report.unconverted)} keys could not be converted:', file=sys.stderr)
         for k in report.unconverted:
             print('  ' + k, file=sys.stderr)
         if not args.allow_unconverted:
             return 1
-    _save({'state_dict': converted, 'meta': {'converted_from': os.path.abspath(args.src),
-                                             'format': args.src_format}}, args.dst)
+    meta = {'converted_from': os.path.abspath(args.src), 'format': args.src_format}
+    meta.update({k: os.path.abspath(v) for k, v in (('mm_projector', args.mm_projector),
+                                                    ('vision_tower', args.vision_tower)) if v})
+    _save({'state_dict': converted, 'meta': meta}, args.dst)
     print(f'wrote {args.dst}')
     return 0
+
+
+def _convert(args):
+    """``(ours, report)`` for the source format (``args.src_format`` becomes the detected one)."""
+    from llmvision.checkpoint import convert_state_dict
+    from llmvision.checkpoint.llava_hf import is_llava_hf
+    from llmvision.checkpoint.llava_load import convert_llava_state_dict, read_checkpoint
+    state_dict = read_checkpoint(args.src)
+    if args.src_format == 'auto' and is_llava_hf(state_dict):
+        args.src_format = 'llava-hf'
+    if args.src_format not in ('llava-hf', 'llava'):
+        return convert_state_dict(state_dict, args.src_format)
+    pieces = [read_checkpoint(p) if p else None for p in (args.mm_projector, args.vision_tower)]
+    return convert_llava_state_dict(state_dict, args.src_format, *pieces)
 
 
 def _save(obj, path):
