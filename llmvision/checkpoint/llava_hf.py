@@ -16,7 +16,7 @@ for a model that still has it. Derived buffers (rotary ``inv_freq``, ``position_
 ``report.side``; keys of other LLaVA variants (``image_newline`` of LLaVA-NeXT, ...) to ``report.unconverted``.
 """
 import re
-from typing import Dict, Iterable, Optional, Tuple
+from typing import Dict, Iterable, Tuple
 
 import torch
 
@@ -78,17 +78,3 @@ def is_llava_hf(state_dict: Dict[str, torch.Tensor]) -> bool:
     """Whether the keys look like a transformers LLaVA checkpoint (a projector named ``multi_modal_projector``)."""
     return any(_PROJECTOR.match(k) for k in state_dict)
 
-
-def tied_aliases(model: torch.nn.Module) -> Dict[str, Optional[str]]:
-    """``{key: other key sharing its storage}`` of ``model.state_dict()`` (tied ``lm_head`` / embeddings)."""
-    first, aliases = {}, {}
-    for key, value in model.state_dict(keep_vars=True).items():
-        ptr = value.data_ptr() if value.numel() else None
-        if ptr is None:
-            continue
-        if ptr in first:
-            aliases[key] = first[ptr]
-            aliases[first[ptr]] = key
-        else:
-            first[ptr] = key
-    return aliases
