@@ -75,9 +75,9 @@ def test_llm_tokenizer_chat_template_and_byte_level(synthetic_data):
     assert all(len(p) == 1 for p in pieces if p.isdigit()) and '1203' not in pieces
     for s in ['there are two blue squares.', 'Ünïcode 日本語 🙂 tabs\tand\nnewlines', "it's 42%"]:
         assert tok.decode(tok(s)['input_ids']) == s
-    # generated words are compact: a frequent caption is far shorter than its byte count
+    # generated words are compact: one token per word, space and punctuation mark
     cap = 'a red circle and two blue squares.'
-    assert len(tok(cap)['input_ids']) <= 9
+    assert len(tok(cap)['input_ids']) == 14
     assert max(len(tok(t)['input_ids']) for t in _generated_text(synthetic_data)) < 400
 
 
@@ -102,3 +102,14 @@ def test_learn_bpe_merges_most_frequent_pair_first():
     assert merges[1] == ('ab', 'ab')        # count 3, beats ('ab', 'c') = 1
     assert set(merges) == {('a', 'b'), ('ab', 'ab'), ('ab', 'c'), ('x', 'y')}  # stops when all merged
     assert merges[2:] == [('ab', 'c'), ('x', 'y')]  # ties broken by text
+
+
+@pytest.mark.parametrize('word', ['red', 'circle', 'squares', 'left', 'yes', 'two', 'color', 'triangle'])
+def test_llm_tokenizer_word_same_wherever_it_stands(synthetic_data, word):
+    """A word's tokens do not depend on what precedes or follows it (space, quote, newline, start, ? , .)."""
+    tok = AutoTokenizer.from_pretrained(str(synthetic_data.llm_tokenizer))
+    alone = tok(word, add_special_tokens=False)['input_ids']
+    assert len(alone) == 1, tok.tokenize(word)  # generated words are single tokens
+    for ctx in ('{w}', ' {w}', "'{w}'", '"{w}"', '\n{w}', 'the {w}?', 'a {w}, b', 'is {w}.', '({w})', 'x:{w}'):
+        ids = tok(ctx.format(w=word), add_special_tokens=False)['input_ids']
+        assert alone[0] in ids, (ctx, tok.tokenize(ctx.format(w=word)))

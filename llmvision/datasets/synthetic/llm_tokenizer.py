@@ -1,8 +1,11 @@
 """A small Qwen2-like byte-level BPE tokenizer for tiny test LLMs, trained locally and deterministically.
 
-* Pre-tokenisation as Qwen2: a regex split that keeps every digit a token of its own, then the
-  GPT-2 byte-to-unicode map (byte level: any text encodes, nothing is unknown).
-* BPE merges are learned here in plain Python on :func:`.vocabulary.corpus_lines` (pairs by
+* Pre-tokenisation: a regex split into letter runs (words), single digits, single punctuation marks
+  and whitespace runs, then the GPT-2 byte-to-unicode map (byte level: any text encodes, nothing is
+  unknown). Unlike Qwen2's split, a word never carries the space or quote before it, so a word gets the
+  same tokens wherever it stands (sentence start, after a space, a quote or a newline, before ``?``).
+* BPE merges are learned here in plain Python on :func:`.vocabulary.corpus_lines` and
+  :func:`.vqa.vqa_corpus_lines` (pairs by
   count, ties broken by the pair's text), so the result never depends on hash order or threads.
 * Special tokens ``<|endoftext|>`` (pad), ``<|im_start|>``, ``<|im_end|>`` (eos) follow the BPE
   vocabulary; a ChatML chat template (Qwen2 style, default system prompt) is stored in
@@ -20,12 +23,13 @@ from tokenizers import AddedToken, Regex, Tokenizer, decoders, normalizers, pre_
 from tokenizers.models import BPE
 
 from .vocabulary import corpus_lines
+from .vqa import vqa_corpus_lines
 
 SPECIAL_TOKENS = ('<|endoftext|>', '<|im_start|>', '<|im_end|>')
 DEFAULT_VOCAB_SIZE = 1024
 MODEL_MAX_LENGTH = 4096
-SPLIT_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
-                 r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+# words | one digit | one punctuation mark | a whitespace run: nothing glues onto a word.
+SPLIT_PATTERN = r"\p{L}+|\p{N}|[^\s\p{L}\p{N}]|\s+"
 CHAT_TEMPLATE = (
     "{%- for message in messages -%}"
     "{%- if loop.first and message['role'] != 'system' -%}"
@@ -140,7 +144,7 @@ def build_llm_tokenizer(out_dir: Union[str, os.PathLike], vocab_size: int = DEFA
     out.mkdir(parents=True, exist_ok=True)
     pre = _pre_tokenizer()
     pieces: Counter = Counter()
-    for line in list(corpus_lines()) + list(extra_text):
+    for line in list(corpus_lines()) + vqa_corpus_lines() + list(extra_text):
         for text in (line, line.capitalize(), ' ' + line):
             pieces.update(p for p, _ in pre.pre_tokenize_str(text))
     b2u = byte_to_unicode()
