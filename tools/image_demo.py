@@ -9,8 +9,11 @@
     python tools/image_demo.py IMG CONFIG --weights CKPT --rec --text "the red circle on the left"
 
 Writes ``OUT_DIR/vis/<name>.png`` (boxes, labels, scores) and ``OUT_DIR/preds/<name>.json``.
-Bad input (missing image, unreadable file, empty text, weights that do not match the config)
-ends with a one-line error and exit status 1.
+Bad input (missing image, empty text, a weights file that is no checkpoint or does not match
+the config, a device this machine lacks) ends with a one-line error and exit status 1; inputs,
+text and device are checked before the model is loaded. In a folder, an image that cannot be
+read or predicted is reported and the demo goes on; the failed images are listed at the end
+and the exit status is 1.
 """
 import argparse
 import json
@@ -62,53 +65,83 @@ def read_bgr(path: str):
     return image
 
 
+class DemoFailures(RuntimeError):
+    """Some images of a folder could not be processed (the others were written)."""
+
+
+def one_line(err: BaseException) -> str:
+    """An exception's message on one line (a KeyError's message without the quotes repr adds)."""
+    message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+    return ' | '.join(line.strip() for line in str(message).splitlines() if line.strip())
+
+
 def run(args):
-    import cv2
     from tqdm import tqdm
 
     import llmvision  # noqa: F401
-    from llmvision.apis import draw_detections, inference_detector, init_detector
+    from llmvision.apis import init_detector
+    from llmvision.apis.inference import check_device, make_prompt
+    from llmvision.utils.compat import check_checkpoint_file
 
     mode = 'rec' if args.rec else args.mode
     if not args.text.strip():
         raise ValueError('empty --text')
-    files = list_images(args.inputs)
-    model = init_detector(args.config, args.weights, device=args.device, cfg_options=args.cfg_options)
     entities = [e for e in args.entities.split(',')] if args.entities else None
+    make_prompt(args.text, mode, entities)  # text, inputs, device and weights: before the model loads
+    files = list_images(args.inputs)
+    check_device(args.device)
+    check_checkpoint_file(args.weights)
+    model = init_detector(args.config, args.weights, device=args.device, cfg_options=args.cfg_options)
     os.makedirs(osp.join(args.out_dir, 'vis'), exist_ok=True)
     os.makedirs(osp.join(args.out_dir, 'preds'), exist_ok=True)
-    written = []
-    for path in tqdm(files, desc='demo', disable=len(files) == 1):
-        image = read_bgr(path)
-        sample = inference_detector(model, image, args.text, mode=mode, entities=entities)
-        pred = sample.pred_instances
-        names = sample.metainfo['entities']
-        labels = pred.labels.tolist()
-        keep = [i for i, s in enumerate(pred.scores.tolist()) if s >= args.pred_score_thr or mode == 'rec']
-        drawn = draw_detections(image[..., ::-1], pred.bboxes[keep].cpu().numpy(),
-                                [names[labels[i]] for i in keep], [pred.scores[i].item() for i in keep])
-        stem = osp.splitext(osp.basename(path))[0]
-        vis_path = osp.join(args.out_dir, 'vis', stem + '.png')
-        cv2.imwrite(vis_path, drawn[..., ::-1])
-        record = dict(image=path, mode=mode, text=args.text, entities=names,
-                      bboxes=[[round(v, 2) for v in b] for b in pred.bboxes.tolist()],
-                      scores=[round(s, 4) for s in pred.scores.tolist()], labels=labels,
-                      label_names=[names[i] for i in labels])
-        with open(osp.join(args.out_dir, 'preds', stem + '.json'), 'w') as f:
-            json.dump(record, f, indent=1)
-        written.append(vis_path)
+    if len(files) == 1:
+        written = [predict_one(model, files[0], args, mode, entities)]
+    else:
+        written, failed = [], []
+        for path in tqdm(files, desc='demo'):
+            try:
+                written.append(predict_one(model, path, args, mode, entities))
+            except (ValueError, OSError, RuntimeError) as err:  # go on with the other images
+                failed.append(f'{path} ({one_line(err)})')
+                print(f'failed: {failed[-1]}', file=sys.stderr)
     print(f'wrote {len(written)} image(s) to {osp.join(args.out_dir, "vis")}')
+    if len(written) < len(files):
+        raise DemoFailures(f'{len(failed)} of {len(files)} image(s) failed: {"; ".join(failed)}')
     return written
+
+
+def predict_one(model, path: str, args, mode: str, entities) -> str:
+    """Predict, draw and write one image; returns the drawn image's path."""
+    import cv2
+
+    from llmvision.apis import draw_detections, inference_detector
+
+    image = read_bgr(path)
+    sample = inference_detector(model, image, args.text, mode=mode, entities=entities)
+    pred = sample.pred_instances
+    names = sample.metainfo['entities']
+    labels = pred.labels.tolist()
+    keep = [i for i, s in enumerate(pred.scores.tolist()) if s >= args.pred_score_thr or mode == 'rec']
+    drawn = draw_detections(image[..., ::-1], pred.bboxes[keep].cpu().numpy(),
+                            [names[labels[i]] for i in keep], [pred.scores[i].item() for i in keep])
+    stem = osp.splitext(osp.basename(path))[0]
+    vis_path = osp.join(args.out_dir, 'vis', stem + '.png')
+    cv2.imwrite(vis_path, drawn[..., ::-1])
+    record = dict(image=path, mode=mode, text=args.text, entities=names,
+                  bboxes=[[round(v, 2) for v in b] for b in pred.bboxes.tolist()],
+                  scores=[round(s, 4) for s in pred.scores.tolist()], labels=labels,
+                  label_names=[names[i] for i in labels])
+    with open(osp.join(args.out_dir, 'preds', stem + '.json'), 'w') as f:
+        json.dump(record, f, indent=1)
+    return vis_path
 
 
 def main(argv=None):
     args = parse_args(argv)
     try:
         return run(args)
-    except (FileNotFoundError, ValueError, KeyError, LookupError, OSError) as err:
-        message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
-        message = ' | '.join(line.strip() for line in str(message).splitlines() if line.strip())
-        print(f'error: {message}', file=sys.stderr)
+    except (FileNotFoundError, ValueError, KeyError, LookupError, OSError, DemoFailures) as err:
+        print(f'error: {one_line(err)}', file=sys.stderr)
         sys.exit(1)
 
 

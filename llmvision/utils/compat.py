@@ -12,6 +12,9 @@ in ``tests/test_engine_compat.py``:
    needs ``builtins.getattr`` (too broad to allow): we drop them from the state (they are
    class attributes and come back on load). Checkpoints written by other mmengine programs
    still contain them; a user who trusts such a file sets ``LLMVISION_TRUSTED_CHECKPOINTS=1``.
+   A refused file is reported with the blocked global (torch < 2.14 writes "Unsupported global",
+   2.14 "unsupported GLOBAL"), and a file that is no checkpoint at all (a text file given as
+   weights) with its name (:func:`check_checkpoint_file`), not the unpickler's "pop from empty list".
 2. ``pkg_resources`` is gone from setuptools >= 81. mmengine's ``is_installed``,
    ``get_installed_path`` and ``package2module`` import it (config loading of
    ``package::path`` configs and absolute ``read_base`` imports hit them). We replace them
@@ -37,7 +40,9 @@ import importlib.metadata
 import importlib.util
 import os
 import os.path as osp
+import re
 import tempfile
+from typing import Optional
 
 import numpy as np
 import numpy._core.multiarray as _multiarray
@@ -67,6 +72,46 @@ def _history_buffer_getstate(self) -> dict:
     return state
 
 
+_BLOCKED_GLOBAL = re.compile(r'unsupported global:?\s*(?:GLOBAL\s+)?([\w.]+)', re.IGNORECASE)
+
+# first bytes of the files torch.load reads: a zip archive (torch >= 1.6) or a pickle (protocol >= 2)
+_CHECKPOINT_MAGIC = (b'PK\x03\x04', b'\x80')
+
+
+def blocked_global(message: str) -> Optional[str]:
+    """The global that torch's weights-only unpickler refused, from its error message.
+
+    torch < 2.14 writes ``Unsupported global: GLOBAL os.system``, 2.14 ``unsupported GLOBAL
+    os.system``. Returns ``'unsupported global os.system'`` or ``None`` when the message names none.
+    """
+    match = _BLOCKED_GLOBAL.search(message)
+    return f'unsupported global {match.group(1)}' if match else None
+
+
+def check_checkpoint_file(path: str) -> None:
+    """Raise a one-line error naming ``path`` unless it can be a checkpoint.
+
+    Accepts a folder (a HF model folder), a ``.safetensors`` file (8-byte header length, then
+    ``{``) and a ``torch.save`` file (zip archive or pickle). Checked before a model is built,
+    so a wrong ``--weights`` fails in a second, not after the model has loaded.
+    """
+    if not osp.exists(path):
+        raise FileNotFoundError(f'checkpoint not found: {path}')
+    if osp.isdir(path):
+        return
+    with open(path, 'rb') as f:
+        head = f.read(9)
+    if path.endswith('.safetensors'):
+        ok = len(head) == 9 and head[8:9] == b'{'
+        kind = 'a .safetensors file'
+    else:
+        ok = head.startswith(_CHECKPOINT_MAGIC)
+        kind = 'a torch.save file (.pth/.bin: zip archive or pickle)'
+    if not ok:
+        raise ValueError(f'{path}: not a checkpoint (expected {kind} or a HF model folder; '
+                         f'the file starts with {head[:8]!r})')
+
+
 def _patch_torch_load():
     """Allow-list mmengine's checkpoint objects for the weights-only unpickler."""
     from mmengine.logging.history_buffer import HistoryBuffer
@@ -81,16 +126,17 @@ def _patch_torch_load():
         filename = osp.expanduser(filename)
         if not osp.isfile(filename):
             raise FileNotFoundError(f'{filename} can not be found.')
+        check_checkpoint_file(filename)
         trusted = os.environ.get(TRUST_ENV, '0') == '1'
         try:
             return torch.load(filename, map_location=map_location, weights_only=not trusted)
         except Exception as err:  # the weights-only unpickler raises UnpicklingError / RuntimeError
-            if trusted or 'weights_only' not in str(err) and 'Unsupported global' not in str(err):
+            blocked = blocked_global(str(err))
+            if trusted or 'weights_only' not in str(err) and blocked is None:
                 raise
-            reason = [ln.strip() for ln in str(err).splitlines() if 'Unsupported global' in ln]
             raise RuntimeError(
                 f'{filename}: the checkpoint holds pickled objects outside llmvision\'s safe list '
-                f'({reason[0] if reason else str(err).splitlines()[0]}). Loading it could run '
+                f'({blocked or str(err).splitlines()[0]}). Loading it could run '
                 f'arbitrary code. If you trust this file, set {TRUST_ENV}=1, or convert it with '
                 'tools/convert_checkpoint.py.') from err
 
