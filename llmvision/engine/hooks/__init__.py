@@ -1,4 +1,7 @@
+from .compression_schedule_hook import CompressionScheduleHook
 from .det_vis_hook import DetVisualizationHook
+from .non_finite_guard import NonFiniteError, NonFiniteGuardHook
 from .rng_state_hook import RNGStateHook, capture_rng_state, restore_rng_state
 
-__all__ = ['DetVisualizationHook', 'RNGStateHook', 'capture_rng_state', 'restore_rng_state']
+__all__ = ['CompressionScheduleHook', 'DetVisualizationHook', 'NonFiniteError', 'NonFiniteGuardHook',
+           'RNGStateHook', 'capture_rng_state', 'restore_rng_state']
