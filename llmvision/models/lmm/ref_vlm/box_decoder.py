@@ -1,0 +1,99 @@
+"""Box decoder of REF-VLM: each ``<REF>`` state is one DETR query; an MLP head gives its box (cxcywh).
+
+Queries = the ``<REF>`` states projected to the decoder width; query positions = a learned embedding of
+the query's slot (its rank among the sample's ``<REF>`` s of this unit). A DETR decoder (6 layers,
+d 256, 8 heads, FFN 2048 in the original) attends to the visual memory with 2-D sine positions; every
+layer's output goes through the shared box head (auxiliary losses). Loss: L1 x5 + GIoU x2 per layer after
+Hungarian matching inside each phrase's group of ``<REF>`` s.
+"""
+from typing import Callable, Dict, List, Optional, Sequence
+
+import torch
+from torch import nn
+
+from llmvision.models.layers.mlp import MLP
+from llmvision.registry import MODELS
+
+from .box_loss import assign_targets, box_loss_terms, gather_matched
+from .detr_decoder import DetrDecoder
+from .matching import group_matcher
+from .memory import FlattenedMemory
+from .ref_queries import RefQueries
+
+
+class RefQueryDecoderBase(nn.Module):
+    """Shared parts of the unit decoders: visual memory, ``<REF>`` projection, slot positions, DETR stack.
+
+    Args:
+        llm_dim: width ``H`` of the LLM hidden states.
+        in_channels: channels of the visual maps (from :class:`RefVisualFeatures`).
+        embed_dims, num_layers, num_heads, ffn_dim, dropout: the DETR decoder.
+        num_queries: most query slots per sample.
+        l1_weight, giou_weight: box loss (and matching cost) weights.
+        aux_loss: add the losses of every decoder layer (else the last only).
+    """
+
+    def __init__(self, llm_dim: int, in_channels: Sequence[int], embed_dims: int = 256, num_layers: int = 6,
+                 num_heads: int = 8, ffn_dim: int = 2048, num_queries: int = 100, dropout: float = 0.0,
+                 l1_weight: float = 5.0, giou_weight: float = 2.0, aux_loss: bool = True):
+        super().__init__()
+        self.num_queries, self.aux_loss = num_queries, aux_loss
+        self.l1_weight, self.giou_weight = l1_weight, giou_weight
+        self.memory = FlattenedMemory(in_channels, embed_dims)
+        self.ref_proj = MLP(llm_dim, embed_dims, embed_dims, 2)
+        self.query_pos = nn.Embedding(num_queries, embed_dims)
+        self.decoder = DetrDecoder(num_layers, embed_dims, num_heads, ffn_dim, dropout)
+        self.box_head = MLP(embed_dims, embed_dims, 4, 3)
+        self.matcher = group_matcher(l1_weight, giou_weight)
+
+    def _check(self, num_slots: int) -> None:
+        if num_slots > self.num_queries:
+            raise ValueError(f'{type(self).__name__}: {num_slots} query slots in a sample but num_queries='
+                             f'{self.num_queries}; raise num_queries in the config')
+
+    def visual_memory(self, maps: List[torch.Tensor], sample_index: torch.Tensor):
+        """Memory ``[B_u, L, D]`` and positions of the samples in ``sample_index``."""
+        return self.memory([m[sample_index] for m in maps])
+
+    def matched_losses(self, outputs: Dict[str, torch.Tensor], queries: RefQueries,
+                       extra: Optional[Callable] = None) -> Dict[str, torch.Tensor]:
+        """Sum over layers (or the last) of the box terms after in-group matching, plus
+        ``extra(layer, assign [B_u, Q], matched_boxes [B_u, Q, 4])`` terms; adds ``'box'`` =
+        ``l1_weight * box_l1 + giou_weight * box_giou``."""
+        n = outputs['boxes'].shape[0]
+        terms: Dict[str, torch.Tensor] = {}
+        for lid in (range(n) if self.aux_loss else [n - 1]):
+            assign = assign_targets(outputs['boxes'][lid], queries.boxes, queries.groups, self.matcher)
+            boxes = gather_matched(queries.boxes, assign)
+            bt = box_loss_terms(outputs['boxes'][lid], boxes, queries.valid)
+            layer_terms = {'box_l1': bt['l1'], 'box_giou': bt['giou']}
+            if extra is not None:
+                layer_terms.update(extra(lid, assign, boxes))
+            for key, value in layer_terms.items():
+                terms[key] = terms[key] + value if key in terms else value
+        terms['box'] = self.l1_weight * terms['box_l1'] + self.giou_weight * terms['box_giou']
+        return terms
+
+
+@MODELS.register_module()
+class RefBoxDecoder(RefQueryDecoderBase):
+    """``<REF>`` states -> boxes. See the module docstring and :class:`RefQueryDecoderBase` for arguments."""
+
+    def forward(self, queries: RefQueries, maps: List[torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """Returns ``{'boxes': [num_layers, B_u, Q, 4]}`` normalized cxcywh (sigmoid)."""
+        q = queries.states.shape[1]
+        self._check(q)
+        memory, memory_pos = self.visual_memory(maps, queries.sample_index)
+        content = self.ref_proj(queries.states.to(memory.dtype))
+        pos = self.query_pos.weight[:q][None].expand(content.shape[0], -1, -1)
+        hidden = self.decoder(content, pos, memory, memory_pos, queries.padding_mask)
+        return {'boxes': self.box_head(hidden).sigmoid()}
+
+    def loss(self, outputs: Dict[str, torch.Tensor], queries: RefQueries) -> Dict[str, torch.Tensor]:
+        """``{'box_l1', 'box_giou', 'box'}``: unweighted terms and ``l1_weight * l1 + giou_weight * giou``."""
+        return self.matched_losses(outputs, queries)
+
+    @staticmethod
+    def predictions(outputs: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """Last layer: ``{'boxes': [B_u, Q, 4]}``."""
+        return {'boxes': outputs['boxes'][-1]}
