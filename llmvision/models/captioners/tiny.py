@@ -1,32 +1,10 @@
-"""Configs of a tiny captioner (random 4-layer Qwen2, small LoRA) for tests and smoke configs."""
-from typing import Sequence
+"""Config of a tiny captioner (random 4-layer Qwen2, small LoRA) for tests and smoke configs.
 
+The tiny LLM / LoRA helpers live in :mod:`llmvision.models.llm.tiny` (re-exported here).
+"""
+from llmvision.models.llm.tiny import LORA_TARGETS, lora_cfg, tiny_qwen2_llm_cfg
 
-LORA_TARGETS = ('q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj')
-
-
-def tiny_qwen2_llm_cfg(vocab_size: int, hidden_size: int = 64, intermediate_size: int = 128,
-                       num_hidden_layers: int = 4, num_attention_heads: int = 4,
-                       num_key_value_heads: int = 2, initializer_range: float = 0.02) -> dict:
-    """``dict(type=AutoModelForCausalLM.from_config, config=Qwen2Config(...))`` with random weights.
-
-    With the default ``initializer_range`` a frozen random ``lm_head`` behind the final RMSNorm can only
-    produce logits of about +-1, so a fit test cannot get far below ``log(vocab)``; use ~0.2 there.
-    """
-    from transformers import AutoModelForCausalLM, Qwen2Config
-    config = Qwen2Config(hidden_size=hidden_size, intermediate_size=intermediate_size,
-                         num_hidden_layers=num_hidden_layers, num_attention_heads=num_attention_heads,
-                         num_key_value_heads=num_key_value_heads, vocab_size=vocab_size,
-                         initializer_range=initializer_range, tie_word_embeddings=False)
-    return dict(type=AutoModelForCausalLM.from_config, config=config)
-
-
-def lora_cfg(r: int = 8, lora_alpha: int = 16, lora_dropout: float = 0.0,
-             target_modules: Sequence[str] = LORA_TARGETS) -> dict:
-    """``dict(type=LoraConfig, ...)`` on all attention and MLP projections (LLMDet: r=128, alpha=256)."""
-    from peft import LoraConfig
-    return dict(type=LoraConfig, r=r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
-                target_modules=list(target_modules))
+__all__ = ['LORA_TARGETS', 'lora_cfg', 'tiny_qwen2_llm_cfg', 'tiny_captioner_cfg']
 
 
 def tiny_captioner_cfg(tokenizer, **overrides) -> dict:

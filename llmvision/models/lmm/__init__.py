@@ -1,0 +1,9 @@
+"""Multimodal LLMs (LLaVA base; VLoRA, LLaVolta, REF-VLM build on it). Import list only."""
+from .data_preprocessor import CLIP_MEAN, CLIP_STD, SIGLIP_MEAN, SIGLIP_STD, LMMDataPreprocessor
+from .llava import LLaVAModel, LLMOutput, LMMBatch, vision_model_from_config
+from .projector import LLaVAProjector
+from .tiny import tiny_clip_vision_cfg, tiny_llava_cfg
+from .vlora import PerceptualWeights, PerceptualWeightsGenerator, VLoRAModel
+
+__all__ = ['CLIP_MEAN', 'CLIP_STD', 'SIGLIP_MEAN', 'SIGLIP_STD', 'LMMDataPreprocessor', 'LLaVAModel', 'LLMOutput',
+           'LMMBatch', 'vision_model_from_config', 'LLaVAProjector', 'tiny_clip_vision_cfg', 'tiny_llava_cfg']
