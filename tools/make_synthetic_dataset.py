@@ -1,10 +1,14 @@
-"""Generate the synthetic grounding dataset (images, ODVG, LVIS, RefCOCO, tokenizers) and print its summary.
+"""Generate the synthetic grounding dataset (images, ODVG, LVIS, RefCOCO, VQA, tokenizers) and print its summary.
 
 Example::
 
     python tools/make_synthetic_dataset.py --out data/synthetic --seed 0 --num-train 200 --num-val 50
+
+The VQA set (LLaVA conversation json, one question per record) is written to ``vqa/train.json`` and
+``vqa/val.json``; its question counts per type are printed after the summary.
 """
 import argparse
+import json
 import os.path as osp
 import sys
 import time
@@ -30,6 +34,12 @@ def main(argv=None):
     paths = make_synthetic_dataset(args.out, seed=args.seed, num_train=args.num_train,
                                    num_val=args.num_val, image_size=tuple(args.image_size))
     print(paths.summary())
+    for split, path in (('train', paths.vqa_train), ('val', paths.vqa_val)):
+        counts = {}
+        for rec in json.loads(path.read_text(encoding='utf-8')):
+            counts[rec['question_type']] = counts.get(rec['question_type'], 0) + 1
+        print(f'  vqa {split}: {path} ({sum(counts.values())} questions: '
+              + ', '.join(f'{k} {v}' for k, v in counts.items()) + ')')
     print(f'done in {time.perf_counter() - start:.1f} s')
 
 

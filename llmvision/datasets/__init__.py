@@ -1,16 +1,17 @@
 """Datasets (registered in ``DATASETS``), batch samplers (``DATA_SAMPLERS``) and transforms.
 
-Importing this package registers ODVG, LVIS, RefCOCO (refer layout and MDETR json), the
+Importing this package registers ODVG, LVIS, RefCOCO (refer layout and MDETR json), LLaVA json, the
 aspect-ratio batch sampler and every transform. The synthetic generator lives in
 ``llmvision.datasets.synthetic`` (imported on demand).
 """
 from . import transforms  # noqa: F401
 from .bad_samples import BadSampleError, BadSamplePolicy
 from .base import GroundingBaseDataset
+from .llava_json import LLaVAJsonDataset
 from .lvis import LVISDataset
 from .odvg import ODVGDataset
 from .refcoco import MDETRRefDataset, RefCOCODataset
 from .samplers import AspectRatioBatchSampler
 
-__all__ = ['BadSampleError', 'BadSamplePolicy', 'GroundingBaseDataset', 'LVISDataset', 'ODVGDataset',
-           'MDETRRefDataset', 'RefCOCODataset', 'AspectRatioBatchSampler']
+__all__ = ['BadSampleError', 'BadSamplePolicy', 'GroundingBaseDataset', 'LLaVAJsonDataset', 'LVISDataset',
+           'ODVGDataset', 'MDETRRefDataset', 'RefCOCODataset', 'AspectRatioBatchSampler']

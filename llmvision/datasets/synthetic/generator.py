@@ -8,6 +8,7 @@ Layout under ``out_dir``::
     odvg/label_map.json               {"0": "red circle", ...}
     lvis/lvis_v1_{train,val}.json     LVIS v1 format
     refcoco/refcoco/instances.json    refer layout (+ refs(unc).p)
+    vqa/{train,val}.json              LLaVA conversation json, one question per record (see .vqa)
     bert_tokenizer/  llm_tokenizer/   locally built tokenizers
     summary.txt
 
@@ -30,6 +31,7 @@ from .odvg import ImageRecord, detection_line, dumps_jsonl, grounding_line, labe
 from .refcoco import build_refs, dumps_refs, instances_json
 from .scene import MAX_OBJECTS, render_scene, sample_labels
 from .vocabulary import category_names
+from .vqa import write_vqa_set
 
 EMPTY_PROB = 0.08       # share of images drawn with no objects (plus one forced per split)
 ZIPF_EXPONENT = 1.2     # skew of the category distribution
@@ -78,6 +80,14 @@ class SyntheticPaths:
     @property
     def refcoco_refs(self) -> Path:
         return self.refcoco_root / 'refcoco' / 'refs(unc).p'
+
+    @property
+    def vqa_train(self) -> Path:
+        return self.root / 'vqa' / 'train.json'
+
+    @property
+    def vqa_val(self) -> Path:
+        return self.root / 'vqa' / 'val.json'
 
     def summary(self) -> str:
         """Human-readable description of the set: counts per split, frequencies, refs, paths."""
@@ -218,6 +228,7 @@ def make_synthetic_dataset(out_dir: Union[str, os.PathLike], seed: int = 0, num_
     _write_text(paths.refcoco_instances, json.dumps(instances_json(train + val, refs, categories)))
     _write_bytes(paths.refcoco_refs, dumps_refs(refs))
 
+    write_vqa_set(paths.root, seed)
     build_bert_tokenizer(paths.bert_tokenizer)
     build_llm_tokenizer(paths.llm_tokenizer)
 
