@@ -202,3 +202,27 @@ def test_tool_lists_unplaced_keys_and_exits_1(hf, tmp_path, capsys):
     assert dst.exists()
     with pytest.raises(KeyError, match='image_newline'):
         load_llava_checkpoint(StandIn(hf), str(tmp_path / 'next.bin'), strict=True)
+
+
+def test_converted_llava_hf_folder_gives_transformers_logits(hf, tmp_path):
+    """The saved transformers folder, loaded into our LLaVAModel, reproduces transformers' logits."""
+    from transformers import AutoModelForCausalLM, CLIPVisionModel
+
+    from llmvision.models.lmm import LLaVAModel
+    from llmvision.structures.lmm_sample import IMAGE_TOKEN_INDEX, LMMDataSample
+    hf.save_pretrained(tmp_path / 'llava')
+    ours = LLaVAModel(vision_encoder=CLIPVisionModel(hf.config.vision_config),
+                      llm=AutoModelForCausalLM.from_config(hf.config.text_config), projector='mlp2x_gelu')
+    assert load_llava_checkpoint(ours, str(tmp_path / 'llava'), strict=True).ok
+    ours.eval()
+    torch.manual_seed(1)
+    pixels = torch.randn(1, 3, 28, 28)
+    text = torch.randint(0, 98, (9,))
+    n_vis = (28 // 14) ** 2
+    sample = LMMDataSample(input_ids=torch.cat([text[:3], torch.tensor([IMAGE_TOKEN_INDEX]), text[3:]]))
+    peer_ids = torch.cat([text[:3], torch.full((n_vis,), hf.config.image_token_index), text[3:]])[None]
+    with torch.no_grad():
+        ref = hf(input_ids=peer_ids, pixel_values=pixels, attention_mask=torch.ones_like(peer_ids)).logits
+        got = ours(pixels, [sample], mode='tensor')['logits']
+    assert got.shape == ref.shape
+    assert (got - ref).abs().max().item() < 1e-4
