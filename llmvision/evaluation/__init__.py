@@ -3,6 +3,7 @@
 - :class:`LVISMetric`, :class:`LVISFixedAPMetric`: LVIS box AP (standard / fixed AP).
 - :class:`CocoMetric`: COCO box AP. :class:`MultiDatasetMetric`: per-dataset metrics + mean (ODinW).
 - :class:`RefExpMetric`: referring-expression precision@k.
+- :class:`VQAAccuracyMetric`: VQA normalised exact match per question type, with the text-only prior.
 - ``rec_accuracy`` / ``accuracy_table``: REC selector accuracy (IoU > 0.5) and its table.
 - ``evaluate_boxes``: the vectorised COCO/LVIS evaluator behind the box metrics.
 - ``results2json``: atomic result-format json dump.
@@ -16,9 +17,10 @@ from .predictions import load_results_json, results2json, results_to_detections
 from .rec_accuracy import best_candidate, iou_passes, oracle_box, rec_accuracy, top_candidate_box
 from .rec_table import accuracy_table, detector_only, format_table, oracle
 from .refexp_metric import RefExpMetric
+from .vqa_metric import VQAAccuracyMetric, answer_prior, normalize_answer
 
 __all__ = ['BoxDetections', 'BoxGroundTruth', 'evaluate_boxes', 'CocoMetric', 'build_ground_truth',
            'LVISFixedAPMetric', 'LVISMetric', 'MultiDatasetMetric', 'load_results_json', 'results2json',
            'results_to_detections', 'RefExpMetric', 'best_candidate', 'iou_passes', 'oracle_box',
            'rec_accuracy', 'top_candidate_box', 'accuracy_table', 'detector_only', 'format_table',
-           'oracle']
+           'oracle', 'VQAAccuracyMetric', 'answer_prior', 'normalize_answer']
