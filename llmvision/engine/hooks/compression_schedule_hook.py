@@ -62,8 +62,7 @@ class CompressionScheduleHook(Hook):
         for comp in self.compressors(runner):
             comp.set_stage(stage['layer'], stage['stride'])
         if index != self.current:
-            runner.logger.info(f'LLaVolta stage {index + 1}/{len(self.stages)} ({describe(stage)}) from iter '
-                               f'{runner.iter} of {runner.max_iters} ({why})')
+            runner.logger.info(f'LLaVolta stage {index + 1}/{len(self.stages)} ({describe(stage)}): {why}')
         self.current = index
 
     def stage_for(self, runner) -> int:
@@ -71,10 +70,10 @@ class CompressionScheduleHook(Hook):
         return stage_at(self.stages, runner.iter / max_iters)
 
     def before_train(self, runner) -> None:
-        self._apply(runner, self.stage_for(runner), 'start' if runner.iter == 0 else 'resumed')
+        self._apply(runner, self.stage_for(runner), f'iteration {runner.iter + 1} of {runner.max_iters}')
 
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
-        self._apply(runner, self.stage_for(runner), 'schedule')
+        self._apply(runner, self.stage_for(runner), f'iteration {runner.iter + 1} of {runner.max_iters}')
         stage = self.stages[self.current]
         runner.message_hub.update_scalar('train/llavolta_stage', self.current + 1)
         if self.num_layers:
@@ -83,7 +82,7 @@ class CompressionScheduleHook(Hook):
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         index = self.current if self.current is not None else self.stage_for(runner)
-        checkpoint['llavolta_stage'] = dict(index=index, iter=int(runner.iter), stages=self.stages)
+        checkpoint['llavolta_stage'] = dict(index=index, stages=self.stages)
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         saved = checkpoint.get('llavolta_stage')
@@ -93,4 +92,5 @@ class CompressionScheduleHook(Hook):
             runner.logger.warning(f'LLaVolta: the checkpoint was trained with stages {saved["stages"]}, this run '
                                   f'uses {self.stages}; the stage follows this run\'s schedule')
         index = min(int(saved['index']), len(self.stages) - 1)
-        self._apply(runner, index, f'restored from the checkpoint at iter {saved["iter"]}')
+        done = checkpoint.get('meta', {}).get('iter', '?')
+        self._apply(runner, index, f'restored from the checkpoint saved after {done} iterations')
