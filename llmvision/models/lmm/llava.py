@@ -32,10 +32,12 @@ Public API (the overridable steps; VLoRA, LLaVolta and REF-VLM subclass or plug 
 - ``run_llm(batch, past_key_values=None, use_cache=False) -> LLMOutput`` (``hidden_states [B, T', H]``, the
   ``attention_mask`` / ``labels`` / ``position_ids`` that match ``T'``, ``past_key_values``). Without a
   compressor it is one call of the LLM's decoder (``llm.model``) with ``inputs_embeds``, ``attention_mask``,
-  ``position_ids``. With ``self.compressor`` set it returns ``self.compressor(decoder, batch,
-  past_key_values=..., use_cache=...)`` (an ``LLMOutput`` whose labels/mask are gathered to the surviving
-  positions). The same ``run_llm`` runs every decoding step of ``predict`` (a step's batch has ``T = 1``,
-  no labels and an all-False ``visual_mask``), so wrapping it (VLoRA's context) covers generation too.
+  ``position_ids``. With ``self.compressor`` set (LLaVolta's ``VisualTokenCompressor``) it returns
+  ``self.compressor(llm, inputs_embeds, attention_mask, position_ids, visual_mask, labels=...,
+  past_key_values=..., use_cache=...)``: an output with the same fields whose labels / mask / positions are
+  those of the surviving positions. The same ``run_llm`` runs every decoding step of ``predict`` (a step's
+  batch has ``T = 1``, no labels and an all-False ``visual_mask``), so wrapping it (VLoRA's context) covers
+  generation too.
 - ``compute_loss(output: LLMOutput) -> dict``: chunked cross-entropy over the answer positions
   (:func:`llmvision.models.llm.loss.causal_lm_loss`), never the full ``[B, T, vocab]`` logits.
 - ``generate_ids(batch, **overrides) -> list of token-id lists`` (greedy / beam with KV cache, through
@@ -361,7 +363,9 @@ class LLaVAModel(BaseModel):
     def run_llm(self, batch: LMMBatch, past_key_values=None, use_cache: bool = False) -> LLMOutput:
         """Run the LLM decoder (no head) on ``batch`` -> :class:`LLMOutput` (see the module docstring)."""
         if self.compressor is not None:
-            return self.compressor(self.llm_decoder, batch, past_key_values=past_key_values, use_cache=use_cache)
+            return self.compressor(self.llm, batch.inputs_embeds, batch.attention_mask, batch.position_ids,
+                                   batch.visual_mask, labels=batch.labels, past_key_values=past_key_values,
+                                   use_cache=use_cache)
         out = self.llm_decoder(inputs_embeds=batch.inputs_embeds, attention_mask=batch.attention_mask,
                                position_ids=batch.position_ids, past_key_values=past_key_values,
                                use_cache=use_cache)
