@@ -28,9 +28,9 @@ def test_config_builds_and_runs(name, levels, tmp_path):
     assert model.num_feature_levels == levels
     with torch.no_grad():
         out = model(astronaut((64, 64)), [sample(['woman', 'rocket'], (64, 64), (64, 64))], mode='tensor')
-    assert out['all_cls_scores'].shape[1:] == (1, 20, 256)
-    assert out['all_bbox_preds'].shape[0] == len(model.decoder.layers)
-    assert torch.isfinite(out['all_bbox_preds']).all()
+    assert out.all_cls_scores.shape[1:] == (1, 20, 256)
+    assert out.all_bbox_preds.shape[0] == len(model.decoder.layers)
+    assert torch.isfinite(out.all_bbox_preds).all()
 
 
 def test_missing_bert_says_what_to_put_where(tmp_path):

@@ -113,16 +113,16 @@ def _compare(hf, ours, pixels, pixel_mask, samples, captions):
         ref = hf(pixel_values=pixels, input_ids=tok['input_ids'], attention_mask=tok['attention_mask'],
                  token_type_ids=tok['token_type_ids'], pixel_mask=pixel_mask)
         out = ours._forward_tensor(pixels, samples)
-    assert _max_diff(ref.encoder_last_hidden_state_vision, out['memory']) < 1e-4
-    assert _max_diff(ref.encoder_last_hidden_state_text, out['memory_text']) < 1e-4
-    assert _max_diff(ref.enc_outputs_class, out['enc_outputs_class']) < 1e-4
-    assert _max_diff(ref.enc_outputs_coord_logits, out['enc_outputs_coord_unact']) < 1e-4
-    assert _max_diff(ref.init_reference_points, out['references'][0]) < 1e-4
+    assert _max_diff(ref.encoder_last_hidden_state_vision, out.memory) < 1e-4
+    assert _max_diff(ref.encoder_last_hidden_state_text, out.memory_text) < 1e-4
+    assert _max_diff(ref.enc_outputs_class, out.enc_outputs_class) < 1e-4
+    assert _max_diff(ref.enc_outputs_coord_logits, out.enc_outputs_coord_unact) < 1e-4
+    assert _max_diff(ref.init_reference_points, out.references[0]) < 1e-4
     for layer in range(LAYERS):
-        assert _max_diff(ref.intermediate_hidden_states[:, layer], out['hidden_states'][layer]) < 1e-4
-        assert _max_diff(ref.intermediate_reference_points[:, layer], out['references'][layer + 1]) < 1e-4
-    assert _max_diff(ref.logits, out['all_cls_scores'][-1]) < 1e-4
-    assert _max_diff(ref.pred_boxes, out['all_bbox_preds'][-1]) < 1e-4
+        assert _max_diff(ref.intermediate_hidden_states[:, layer], out.hidden_states[layer]) < 1e-4
+        assert _max_diff(ref.intermediate_reference_points[:, layer], out.references[layer + 1]) < 1e-4
+    assert _max_diff(ref.logits, out.all_cls_scores[-1]) < 1e-4
+    assert _max_diff(ref.pred_boxes, out.all_bbox_preds[-1]) < 1e-4
     return ref, out
 
 
@@ -132,7 +132,7 @@ def test_parity_single_image(models):
     captions = ['woman . rocket . flag .']
     samples = [sample(['woman', 'rocket', 'flag'], (160, 192), (160, 192))]
     ref, out = _compare(hf, ours, pixels, None, samples, captions)
-    assert out['all_cls_scores'].shape == (LAYERS, 1, QUERIES, 256)
+    assert out.all_cls_scores.shape == (LAYERS, 1, QUERIES, 256)
     # the comparison is not vacuous: logits vary across queries and tokens
     assert ref.logits[0, :, :5].std() > 1e-2
 

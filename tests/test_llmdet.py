@@ -9,6 +9,7 @@ import torch
 from mmengine.runner import Runner
 
 from llmvision.engine import load_config
+from llmvision.models.detectors import GroundingDINO
 from llmvision.registry import MODELS
 
 CONFIG = 'configs/llmdet/llmdet_tiny_synthetic.py'
@@ -49,29 +50,38 @@ def test_region_captions_use_matching_queries_not_dn(setup):
         zero = sum(p.sum() for p in model.captioner.parameters() if p.requires_grad) * 0
         return dict(loss_image_caption=zero, loss_region_caption=zero)
 
+    returned = []
+
+    def loss_with_outputs(*args):
+        returned.append(GroundingDINO.loss_with_outputs(model, *args))
+        return returned[-1]
+
     original = model.captioner.loss
     model.captioner.loss = capture
+    model.loss_with_outputs = loss_with_outputs
     try:
         data = model.data_preprocessor(batches[0], True)
         model(**data, mode='loss')
     finally:
         model.captioner.loss = original
-    out = model.last_outputs
-    num_dn = out['dn_meta']['num_denoising_queries']
+        del model.loss_with_outputs
+    assert not hasattr(model, 'last_outputs')  # the outputs are returned, not kept on the module
+    (_, out), = returned
+    num_dn = out.num_denoising
     assert num_dn > 0
-    hidden = out['hidden_states'][-1]
-    for i, (q_idx, g_idx) in enumerate(out['last_layer_assign']):
+    hidden = out.hidden_states[-1]
+    for i, (q_idx, g_idx) in enumerate(out.last_layer_assign):
         assert len(q_idx) == len(batches[0]['data_samples'][i].gt_instances)
         assert torch.equal(seen['queries'][i], hidden[i, num_dn + q_idx])
         assert not torch.equal(seen['queries'][i], hidden[i, q_idx])  # the DN rows are different
-        assert torch.equal(seen['boxes'][i], out['all_bbox_preds'][-1][i, num_dn + q_idx])
+        assert torch.equal(seen['boxes'][i], out.all_bbox_preds[-1][i, num_dn + q_idx])
         meta = batches[0]['data_samples'][i].metainfo
-        labels = out['batch_gt'][i]['labels'][g_idx].tolist()
+        labels = out.gt_labels[i][g_idx].tolist()
         assert seen['phrases'][i] == [meta['phrases'][lab] for lab in labels]
         assert seen['captions'][i] == meta['long_caption']
     # memory levels: [B, C, H, W] at strides 8, 16, 32, 64 of the padded batch
     shapes = [tuple(m.shape[-2:]) for m in seen['levels']]
-    assert shapes == [tuple(s) for s in out['spatial_shapes'].tolist()]
+    assert shapes == [tuple(s) for s in out.spatial_shapes.tolist()]
 
 
 def test_training_updates_lora_and_detector_but_not_base_llm(setup):

@@ -7,7 +7,7 @@ per-layer contrastive class heads and box MLPs (index ``num_decoder_layers`` = t
 Inside the model boxes are normalized cxcywh relative to each image's ``img_shape``.
 """
 import copy
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +27,7 @@ from ..layers import (
     encoder_output_proposals,
     inverse_sigmoid,
 )
+from .outputs import DetectorOutputs
 from .postprocess import predict_instances
 from .rec_heuristic import RecHeuristic
 
@@ -192,15 +193,11 @@ class GroundingDINO(BaseModel):
 
     # ---------------------------------------------------------- transformer
     def forward_transformer(self, img: dict, text: dict, batch_gt: Optional[List[dict]] = None
-                            ) -> dict:
-        """Encoder, query selection, decoder and heads.
+                            ) -> DetectorOutputs:
+        """Encoder, query selection, decoder and heads -> :class:`DetectorOutputs`.
 
         ``batch_gt`` (training with denoising): per image dict(bboxes [n, 4] normalized cxcywh,
-        labels [n]). Returns dict(all_cls_scores [L, B, Ndn + Q, max_text_len], all_bbox_preds
-        [L, B, Ndn + Q, 4] sigmoid cxcywh, enc_cls_scores [B, Q, max_text_len] and enc_bbox_preds
-        [B, Q, 4] of the selected proposals, hidden_states [L, B, Ndn + Q, C], references (list of
-        L + 1 [B, Ndn + Q, 4]), memory [B, N, C], memory_text [B, T, C], enc_outputs_class
-        [B, N, max_text_len], enc_outputs_coord_unact [B, N, 4], topk_indices [B, Q], dn_meta).
+        labels [n]).
         """
         text_mask = text['text_token_mask']
         memory, memory_text = self.encoder(
@@ -238,11 +235,12 @@ class GroundingDINO(BaseModel):
             cls_scores.append(self.cls_branches[lid](hidden[lid], memory_text, text_mask))
             delta = self.reg_branches[lid](hidden[lid])
             bbox_preds.append((delta + inverse_sigmoid(references[lid])).sigmoid())
-        return dict(all_cls_scores=torch.stack(cls_scores), all_bbox_preds=torch.stack(bbox_preds),
-                    enc_cls_scores=topk_score, enc_bbox_preds=topk_coords, hidden_states=hidden,
-                    references=references, memory=memory, memory_text=memory_text,
-                    enc_outputs_class=enc_class, enc_outputs_coord_unact=enc_coord_unact,
-                    topk_indices=topk, dn_meta=dn_meta, text_token_mask=text_mask)
+        return DetectorOutputs(
+            all_cls_scores=torch.stack(cls_scores), all_bbox_preds=torch.stack(bbox_preds),
+            enc_cls_scores=topk_score, enc_bbox_preds=topk_coords, hidden_states=hidden,
+            references=references, memory=memory, memory_text=memory_text, text_token_mask=text_mask,
+            enc_outputs_class=enc_class, enc_outputs_coord_unact=enc_coord_unact, topk_indices=topk,
+            spatial_shapes=img['spatial_shapes'], valid_ratios=img['valid_ratios'], dn_meta=dn_meta)
 
     # --------------------------------------------------------------- inputs
     @staticmethod
@@ -293,20 +291,25 @@ class GroundingDINO(BaseModel):
             return self._forward_tensor(inputs, data_samples)
         raise ValueError(f"GroundingDINO.forward: mode must be 'loss', 'predict' or 'tensor', got {mode!r}")
 
-    def _forward_tensor(self, inputs, data_samples=None, captions: Optional[List[str]] = None):
-        """Raw outputs (see :meth:`forward_transformer`) for the samples' prompts (or ``captions``)."""
+    def _forward_tensor(self, inputs, data_samples=None, captions: Optional[List[str]] = None
+                        ) -> DetectorOutputs:
+        """Raw outputs (with ``input_ids``) for the samples' prompts (or ``captions``)."""
         if captions is None:
             captions = [self._prompt_of(s, i)[0] for i, s in enumerate(data_samples)]
         img = self.pre_transformer(self.extract_feat(inputs), self._pixel_valid(inputs, data_samples))
         text = self.forward_text(captions)
         out = self.forward_transformer(img, text)
-        out.update(input_ids=text['input_ids'], valid_ratios=img['valid_ratios'])
+        out.input_ids = text['input_ids']
         return out
 
     def loss(self, inputs: torch.Tensor, data_samples) -> Dict[str, torch.Tensor]:
-        """Loss dict; also stores ``self.last_outputs`` (raw outputs + ``last_layer_assign``,
-        ``batch_gt``, ``spatial_shapes [L, 2]``, ``valid_ratios [B, L, 2]``) for co-trained heads
-        (the LLM captioner)."""
+        """Loss dict of the detector."""
+        return self.loss_with_outputs(inputs, data_samples)[0]
+
+    def loss_with_outputs(self, inputs: torch.Tensor, data_samples
+                          ) -> Tuple[Dict[str, torch.Tensor], DetectorOutputs]:
+        """Loss dict and the step's :class:`DetectorOutputs` (with ``last_layer_assign`` and
+        ``gt_labels``) for co-trained heads (the LLM captioner). Nothing is kept on the module."""
         captions, gts = [], []
         for i, s in enumerate(data_samples):
             no_boxes = 'bboxes' not in s.gt_instances or len(s.gt_instances.bboxes) == 0
@@ -323,8 +326,6 @@ class GroundingDINO(BaseModel):
                 torch.zeros(0, dtype=torch.long, device=inputs.device)
             bboxes = inst.bboxes.to(inputs.device).float() if 'bboxes' in inst else \
                 torch.zeros(0, 4, device=inputs.device)
-            if hasattr(bboxes, 'tensor'):
-                bboxes = bboxes.tensor
             if labels.numel() and int(labels.max()) >= emap.shape[0]:
                 raise ValueError(f'data_samples[{i}] (img_path={s.metainfo.get("img_path")}): gt '
                                  f'label {int(labels.max())} has no entity in the prompt '
@@ -334,16 +335,14 @@ class GroundingDINO(BaseModel):
         dn_gt = [dict(bboxes=g['bboxes'], labels=g['labels']) for g in batch_gt]
         out = self.forward_transformer(img, text, dn_gt)
         losses, assign = self.criterion(
-            out['all_cls_scores'], out['all_bbox_preds'], out['enc_cls_scores'],
-            out['enc_bbox_preds'], text['text_token_mask'], batch_gt, out['dn_meta'])
-        out['last_layer_assign'] = assign
-        out['batch_gt'] = batch_gt
-        out['spatial_shapes'], out['valid_ratios'] = img['spatial_shapes'], img['valid_ratios']
-        self.last_outputs = out
-        return losses
+            out.all_cls_scores, out.all_bbox_preds, out.enc_cls_scores, out.enc_bbox_preds,
+            text['text_token_mask'], batch_gt, out.dn_meta)
+        out.last_layer_assign = assign
+        out.gt_labels = [g['labels'] for g in batch_gt]
+        return losses, out
 
     @torch.no_grad()
-    def predict(self, inputs: torch.Tensor, data_samples, rescale: bool = True):
+    def predict(self, inputs: torch.Tensor, data_samples):
         """Fill ``pred_instances`` (pixel xyxy in ``ori_shape``, scores, labels) of each sample.
 
         Category lists longer than ``test_cfg.chunked_size`` are split into prompts of that many
@@ -379,7 +378,7 @@ class GroundingDINO(BaseModel):
                 top1 = bool(self.test_cfg.get('rec_top1')) or bool(meta.get('rec', False))
                 rescore = heuristic is not None and heuristic.applies(meta, self.test_cfg)
                 pred = predict_instances(
-                    out['all_cls_scores'][-1, row], out['all_bbox_preds'][-1, row], maps[row], meta,
+                    out.all_cls_scores[-1, row], out.all_bbox_preds[-1, row], maps[row], meta,
                     int(self.test_cfg.get('max_per_img', 300)), jobs[i][c][2], top1 and not rescore)
                 results[i].append(heuristic.rescore(pred, meta, top1) if rescore else pred)
         for s, res in zip(data_samples, results):

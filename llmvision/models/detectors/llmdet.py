@@ -54,17 +54,16 @@ class LLMDet(GroundingDINO):
                 self.captioner = MODELS.build(captioner) if isinstance(captioner, dict) else captioner
 
     def loss(self, inputs: torch.Tensor, data_samples) -> Dict[str, torch.Tensor]:
-        losses = super().loss(inputs, data_samples)
         if self.captioner is None:
-            return losses
-        out = self.last_outputs
-        levels = memory_to_levels(out['memory'], out['spatial_shapes'])
-        num_dn = (out['dn_meta'] or {}).get('num_denoising_queries', 0)
-        hidden = out['hidden_states'][-1][:, num_dn:]      # [B, Q, C] matching queries only
-        boxes = out['all_bbox_preds'][-1][:, num_dn:]      # [B, Q, 4] normalized cxcywh
+            return super().loss(inputs, data_samples)
+        losses, out = self.loss_with_outputs(inputs, data_samples)
+        levels = memory_to_levels(out.memory, out.spatial_shapes)
+        num_dn = out.num_denoising
+        hidden = out.hidden_states[-1][:, num_dn:]      # [B, Q, C] matching queries only
+        boxes = out.all_bbox_preds[-1][:, num_dn:]      # [B, Q, 4] normalized cxcywh
         queries, region_boxes, phrases = [], [], []
-        for i, (sample, (q_idx, g_idx)) in enumerate(zip(data_samples, out['last_layer_assign'])):
-            labels = out['batch_gt'][i]['labels'][g_idx].tolist()
+        for i, (sample, (q_idx, g_idx)) in enumerate(zip(data_samples, out.last_layer_assign)):
+            labels = out.gt_labels[i][g_idx].tolist()
             names = sample.metainfo.get('phrases') or self._entity_names(sample)
             bad = [lab for lab in labels if lab >= len(names)]
             if bad:
@@ -75,7 +74,7 @@ class LLMDet(GroundingDINO):
             phrases.append([names[lab] for lab in labels])
         captions = [s.metainfo.get('long_caption') for s in data_samples]
         cap_losses = self.captioner.loss(levels, queries, region_boxes, captions, phrases,
-                                         out['valid_ratios'])
+                                         out.valid_ratios)
         overlap = set(cap_losses) & set(losses)
         if overlap:
             raise KeyError(f'captioner loss keys clash with detector keys: {sorted(overlap)}')
