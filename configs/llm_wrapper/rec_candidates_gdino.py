@@ -6,7 +6,7 @@ else the whole expression) + grounding of the whole expression, boxes with score
 """
 from mmengine.config import Config
 
-from llmvision.datasets.rec.detector_source import DetectorCandidateSource
+from llmvision.apis.detector_candidates import DetectorCandidateSource
 
 detector_config = 'configs/grounding_dino/grounding_dino_tiny_synthetic.py'
 checkpoint = None  # e.g. 'checkpoints/llmdet_swin_t_llmvision.pth'

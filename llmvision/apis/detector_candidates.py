@@ -1,10 +1,11 @@
-"""Candidates from our open-vocabulary detector (Grounding-DINO / LLMDet).
+"""Candidates for the REC selector from our open-vocabulary detector (Grounding-DINO / LLMDet).
 
 For one (image, expression): object detection over the expression's noun phrases (one category
 prompt, label = the phrase) plus phrase grounding of the whole expression (label = the
 expression), concatenated into one block (REFERENCE.md section 5: the original used Florence-2
 OD + phrase grounding). Boxes come back in original-image pixels (the detector's ``predict``
-rescales to ``ori_shape``).
+rescales to ``ori_shape``). It runs a model, so it lives with the inference API, not in ``datasets``
+(a dataset only reads the candidate files that ``tools/rec_candidates.py`` writes with it).
 """
 import copy
 from typing import Callable, List, Optional, Sequence, Union

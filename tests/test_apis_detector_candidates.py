@@ -4,12 +4,14 @@ The fake returns fixed pred_instances and records the prompts it was given, so t
 the two runs (noun-phrase detection + expression grounding), label mapping, score filtering,
 the per-run cap and the default image pipeline.
 """
+import pytest
 import torch
 from mmengine.model import BaseModel
 from mmengine.structures import InstanceData
 
-from llmvision.datasets.rec.detector_source import DetectorCandidateSource
+from llmvision.apis.detector_candidates import DetectorCandidateSource
 from llmvision.structures import DetDataSample
+from llmvision.utils.noun_phrases import nltk_available
 from llmvision.utils.noun_phrases import noun_phrases_or_whole as noun_phrases
 
 
@@ -68,7 +70,7 @@ def test_detection_plus_grounding():
 
 
 def test_noun_phrase_labels_map_back(monkeypatch):
-    import llmvision.datasets.rec.detector_source as mod
+    import llmvision.apis.detector_candidates as mod
     monkeypatch.setattr(mod, 'noun_phrases_or_whole', lambda e, use_nltk: ['red circle', 'blue square',
                                                                    'table'])
     c = DetectorCandidateSource(FakeDetector(), pipeline=[fake_pipeline], grounding=False,
@@ -77,11 +79,33 @@ def test_noun_phrase_labels_map_back(monkeypatch):
     assert c.bboxes.tolist() == [[0., 0., 5., 5.], [20., 0., 25., 5.]]
 
 
-def test_noun_phrases_fallback():
+EXPRESSION = 'the red circle left of the blue square'
+
+
+def test_noun_phrases_fallback(monkeypatch):
+    import llmvision.utils.noun_phrases as mod
     assert noun_phrases('  the  red circle ', use_nltk=False) == ['the red circle']
     assert noun_phrases('') == []
-    out = noun_phrases('the red circle left of the blue square')
-    assert out == ['the red circle left of the blue square'] or 'red circle' in out
+    monkeypatch.setattr(mod, 'nltk_available', lambda: False)
+    assert noun_phrases(EXPRESSION) == [EXPRESSION]
+
+
+def test_noun_phrases_chunk_the_tagged_words(monkeypatch):
+    """The chunker on a fixed tagging (no nltk data needed): determiners dropped, one phrase per NP."""
+    import nltk
+
+    import llmvision.utils.noun_phrases as mod
+    tags = dict(the='DT', red='JJ', circle='NN', left='VBD', of='IN', blue='JJ', square='NN')
+    monkeypatch.setattr(mod, 'nltk_available', lambda: True)
+    monkeypatch.setattr(nltk, 'pos_tag', lambda words: [(w, tags[w]) for w in words])
+    assert noun_phrases(EXPRESSION) == ['red circle', 'blue square']
+    assert noun_phrases('the the') == ['the the']  # no noun phrase: the whole expression
+
+
+@pytest.mark.skipif(not nltk_available(), reason='nltk tagger data not installed ($NLTK_DATA)')
+def test_noun_phrases_with_the_real_tagger():
+    out = noun_phrases(EXPRESSION)
+    assert 'red circle' in out and 'blue square' in out
 
 
 def test_default_pipeline_reads_the_image(synthetic_data):
