@@ -226,3 +226,17 @@ def test_converted_llava_hf_folder_gives_transformers_logits(hf, tmp_path):
         got = ours(pixels, [sample], mode='tensor')['logits']
     assert got.shape == ref.shape
     assert (got - ref).abs().max().item() < 1e-4
+
+
+def test_llava_hf_vocabulary_larger_than_the_llm_folder(hf, tmp_path):
+    """llava-hf adds <image> + pad rows to Vicuna's vocabulary: the LLM built from its own folder is resized."""
+    import copy
+    hf.save_pretrained(tmp_path / 'llava')
+    small = copy.deepcopy(hf.config)
+    small.text_config.vocab_size = 96
+    with pytest.raises(KeyError, match='shape mismatch'):
+        load_llava_checkpoint(StandIn(type(hf)(small)), str(tmp_path / 'llava'), strict=True, resize_vocab=False)
+    ours = StandIn(type(hf)(small))
+    assert load_llava_checkpoint(ours, str(tmp_path / 'llava'), strict=True).ok
+    assert ours.llm.get_input_embeddings().weight.shape[0] == 100
+    assert_same_weights(ours, hf)

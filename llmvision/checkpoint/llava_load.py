@@ -11,6 +11,7 @@ import os
 from typing import Dict, Optional, Tuple
 
 import torch
+from mmengine.logging import print_log
 
 from .llava_hf import convert_llava_hf, fit_vision_prefix, is_llava_hf
 from .llava_original import convert_llava_original, is_llava_original
@@ -90,15 +91,39 @@ def fill_tied(state_dict: Dict[str, torch.Tensor], model: torch.nn.Module) -> Di
     return out
 
 
+def match_vocab(state_dict: Dict[str, torch.Tensor], model: torch.nn.Module) -> Optional[tuple]:
+    """Resize the LLM's token embeddings (and head) to the checkpoint's vocabulary when only the row count differs.
+
+    ``llava-hf`` checkpoints add ``<image>`` and a pad token to Vicuna's 32,000 (32,064 rows); our models mark an
+    image with ``IMAGE_TOKEN_INDEX`` and never look those rows up, so the resized model computes the same.
+    Returns ``(old rows, new rows)`` when it resized, else ``None``.
+    """
+    key = 'llm.model.embed_tokens.weight'
+    llm = getattr(model, 'llm', None)
+    if key not in state_dict or llm is None or not hasattr(llm, 'resize_token_embeddings'):
+        return None
+    old = llm.get_input_embeddings().weight.shape
+    new = state_dict[key].shape
+    if len(old) != 2 or old[1] != new[1] or old[0] == new[0]:
+        return None
+    llm.resize_token_embeddings(new[0], mean_resizing=False)
+    print_log(f'LLaVA checkpoint: LLM vocabulary resized from {old[0]} to {new[0]} rows to match the checkpoint',
+              logger='current')
+    return old[0], new[0]
+
+
 def load_llava_checkpoint(model: torch.nn.Module, path: str, src_format: str = 'auto',
                           mm_projector: Optional[str] = None, vision_tower: Optional[str] = None,
-                          strict: bool = False) -> ConversionReport:
+                          strict: bool = False, resize_vocab: bool = True) -> ConversionReport:
     """Read ``path`` (+ the original layout's ``mm_projector`` / ``vision_tower`` paths), convert to our keys and
-    load into ``model``. Returns the report; ``strict`` raises a ``KeyError`` with it when anything is off."""
+    load into ``model``. Returns the report; ``strict`` raises a ``KeyError`` with it when anything is off.
+    ``resize_vocab``: see :func:`match_vocab`."""
     state_dict = read_checkpoint(path)
     projector_sd = read_checkpoint(mm_projector) if mm_projector else None
     vision_sd = read_checkpoint(vision_tower) if vision_tower else None
     converted, report = convert_llava_state_dict(state_dict, src_format, projector_sd, vision_sd)
+    if resize_vocab:
+        match_vocab(converted, model)
     converted = fill_tied(fit_vision_prefix(converted, model.state_dict().keys()), model)
     report = load_converted(model, converted, report, strict=False)
     if strict and not report.ok:
