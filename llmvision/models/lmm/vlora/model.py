@@ -45,13 +45,16 @@ class VLoRAModel(LLaVAModel):
         freeze_generator: ``requires_grad=False`` on the generator (both VLoRA stages train it).
         side_path_targets: module paths inside a decoder layer per weight type when the LLM does not use
             ``self_attn.{q,k,v,o}_proj`` / ``mlp`` (see :data:`~.side_path.DEFAULT_TARGETS`).
-        kwargs: the other :class:`LLaVAModel` arguments (``projector`` is not accepted: VLoRA has none).
+        kwargs: the other :class:`LLaVAModel` arguments (``projector`` / ``compressor`` must be ``None``: VLoRA
+            has neither, so a LLaVA model config turns into a VLoRA one with
+            ``model.update(type=VLoRAModel, projector=None, weight_generator=...)``).
     """
 
     def __init__(self, vision_encoder, llm, weight_generator: dict, freeze_generator: bool = False,
                  side_path_targets: Optional[Dict[str, str]] = None, **kwargs):
-        if 'projector' in kwargs or 'compressor' in kwargs:
-            raise ValueError('VLoRAModel has no projector and no token compressor (the LLM sees no visual tokens)')
+        if kwargs.pop('projector', None) is not None or kwargs.get('compressor') is not None:
+            raise ValueError('VLoRAModel has no projector and no token compressor (the LLM sees no visual tokens): '
+                             'leave projector / compressor unset or None')
         super().__init__(vision_encoder=vision_encoder, llm=llm, projector=nn.Identity(), **kwargs)
         gen_cfg = dict(weight_generator)
         layers = decoder_layers(self.llm)
