@@ -1,5 +1,8 @@
 """Seeded synthetic COCO/LVIS-format ground truth and detections, for parity tests and benchmarks.
 
+A public helper (``llmvision.evaluation.make_detection_set``): use it to check an evaluator against
+pycocotools / lvis-api, or to time one, without a real dataset.
+
 The set exercises what the evaluators treat specially: empty images, categories without any gt,
 r/c/f frequencies, per-image ``neg_category_ids`` and ``not_exhaustive_category_ids`` (LVIS),
 ``iscrowd`` boxes (COCO), annotation ``area`` different from ``w*h``, small/medium/large boxes,
