@@ -17,7 +17,8 @@ What follows the tokens:
 
 Rows shrink by different amounts; the pooled batch has ``T' = max`` of the pooled rows' real lengths and
 the other columns are padding (mask 0, label ``IGNORE_INDEX``, zero states) on the side the input was
-padded on (left-padded generation prompts stay left-padded).
+padded on (left-padded generation prompts stay left-padded; an unpadded batch is pooled left-padded, so
+the last column stays every row's last token).
 """
 from dataclasses import dataclass
 from typing import Optional
@@ -59,8 +60,10 @@ def span_starts_from_mask(visual_mask: torch.Tensor) -> torch.Tensor:
 
 
 def is_left_padded(attention_mask: torch.Tensor) -> bool:
-    """True when the padding of ``attention_mask [B, T]`` sits at the start of the rows."""
-    return bool(attention_mask[:, -1].all()) and not bool(attention_mask[:, 0].all())
+    """True unless some row of ``attention_mask [B, T]`` ends with padding (right padding). A batch without
+    padding counts as left-padded: its pooled rows end together, so the last column is every row's last real
+    token (what a generation prefill reads)."""
+    return bool(attention_mask[:, -1].all())
 
 
 def pool_visual_spans(hidden_states: torch.Tensor, position_ids: torch.Tensor, attention_mask: torch.Tensor,
