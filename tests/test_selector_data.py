@@ -117,7 +117,8 @@ def test_builder_rules(refer_root):
         '2_2_10': CandidateSet('d', torch.tensor([[5., 5., 15., 15.], [0., 0., 4., 4.]]), ['a', 'b'])}
     source = lambda rec: table[rec['key']]  # noqa: E731
     ser = BoxListPromptSerializer()
-    samples, st = build_selector_samples(recs, [source], ser, train=True, num_shuffles=4)
+    samples, st = build_selector_samples(recs, [source], ser, train=True, num_shuffles=4, clip=True,
+                                         min_candidates=0)
     assert st['records'] == 4 and st['boxes_outside_image'] == 1
     assert st['best_iou_below_thr'] == 1 and st['no_candidates'] == 1
     # 1_0_7: 2 boxes left after clipping -> 1 distinct shuffle; 2_2_10: 2 boxes -> 1 shuffle
@@ -133,7 +134,7 @@ def test_builder_rules(refer_root):
     iou = best_candidate([table['1_0_8']], recs[1]['gt_bbox'])[1]  # 400 / 2100
     for inclusive, kept in ((False, 2), (True, 3)):
         _, st = build_selector_samples(recs, [source], ser, train=True, iou_thr=iou,
-                                       inclusive=inclusive, num_shuffles=0)
+                                       inclusive=inclusive, num_shuffles=0, min_candidates=0)
         assert st['samples'] == kept
 
     class CountTok:  # one token per character
@@ -150,6 +151,33 @@ def test_builder_rules(refer_root):
     _, st = build_selector_samples(recs, [source], ser, CountTok(), train=True, num_shuffles=0,
                                    max_tokens=lengths[0])
     assert lengths[0] < lengths[1] and st['over_token_limit'] == 1 and st['samples'] == 1
+
+
+def test_builder_released_recipe(refer_root):
+    """Defaults = LLM-wrapper v1.0.0: skip <= 1 candidate, no clipping, the seed table of shuffles
+    (N=2: seed 2; N=3: seeds 2, 6) with the order of ``random.seed(s); random.shuffle(range(N))``."""
+    import random
+    recs = load_refer_records(str(refer_root), split=None)
+    boxes = torch.tensor([[150., 20., 180., 50.], [11., 10., 40., 41.], [-50., -50., -10., -10.]])
+    table = {'1_0_7': CandidateSet('d', boxes, ['rc', 'rc', 'out']),
+             '1_0_8': CandidateSet('d', torch.tensor([[20., 20., 60., 60.]]), ['rc']),
+             '1_1_9': CandidateSet('d', torch.zeros(0, 4), []),
+             '2_2_10': CandidateSet('d', torch.tensor([[5., 5., 15., 15.], [0., 0., 4., 4.]]), ['a', 'b'])}
+    samples, st = build_selector_samples(recs, [lambda rec: table[rec['key']]], BoxListPromptSerializer())
+    assert st['too_few_candidates'] == 2 and st['boxes_outside_image'] == 0
+    assert [s['key'] for s in samples] == ['1_0_7'] * 3 + ['2_2_10'] * 2 and st['augmented_copies'] == 3
+    first = [s for s in samples if s['key'] == '1_0_7']
+    assert first[0]['candidates'][0].bboxes.tolist() == boxes.tolist()  # the original order first
+    for s, seed in zip(first[1:], (2, 6)):
+        order = list(range(3))
+        random.seed(seed)  # the released code shuffles with the global RNG
+        random.shuffle(order)
+        assert s['candidates'][0].bboxes.tolist() == boxes[order].tolist()
+        assert s['answer'] == str(order.index(1))  # the GT-matching box is candidate 1
+        assert "'[0.0, 0.0, -10.0, -10.0]'" in s['prompt']  # printed as released, not dropped
+    with pytest.raises(ValueError, match='num_shuffles'):
+        build_selector_samples(recs, [lambda rec: table[rec['key']]], BoxListPromptSerializer(),
+                               num_shuffles='many')
 
 
 def test_synthetic_source_and_dataset(refer_root):

@@ -3,68 +3,88 @@ import pytest
 import torch
 
 from llmvision.models.selectors import BoxListPromptSerializer, parse_answer
+from llmvision.models.selectors.serializer import LLAMA3_RELEASED_CHAT
 from llmvision.structures import CandidateSet, clip_candidates, fallback_choice
 
-HEAD = ('You are a helpful AI assistant, capable of understanding spatial information. '
+HEAD = ('You are a helpful AI assistant, capable of understanding spatial information.\n'
         'In an image, there are {n} boxes:')
 TAIL = ("Which box is best matching '{q}' ? Answer with just the index of the best box. "
         'No explanation.')
 
 
 def _cands(source='gdino', scores=True):
-    return CandidateSet(source, torch.tensor([[10.0, 20.04, 30.25, 40.0], [0.0, -0.01, 5.0, 5.0]]),
-                        ['red circle', 'blue square'],
+    return CandidateSet(source, torch.tensor([[10.0, 20.04, 30.25, 40.0], [-2.0, -0.01, 5.0, 5.0]]),
+                        ['Red circle ', 'blue square'],
                         torch.tensor([0.912, 0.2]) if scores else None)
 
 
-def test_golden_xyxy():
-    p = BoxListPromptSerializer().serialize(_cands(), 'the red circle on the left')
-    assert p.text == '\n'.join([
-        HEAD.format(n=2),
-        "* In box 0: 'red circle' with xyxy coordinates '[10.0, 20.0, 30.2, 40.0]',",
-        "* In box 1: 'blue square' with xyxy coordinates '[0.0, 0.0, 5.0, 5.0]',",
-        TAIL.format(q='the red circle on the left')])
+def test_golden_v31_released_layout():
+    """Prompt v31 of LLM-wrapper v1.0.0: count on its own line, labels lower-cased, round(v, 1)
+    printed as a Python list, x1/y1 <= 0 printed as 0.0, the last box line ends with '.'."""
+    p = BoxListPromptSerializer().serialize(_cands(), 'the Red circle on the left')
+    assert p.text == (
+        'You are a helpful AI assistant, capable of understanding spatial information.\n'
+        'In an image, there are 2 boxes:\n'
+        "* In box 0: 'red circle' with xyxy coordinates '[10.0, 20.0, 30.2, 40.0]',\n"
+        "* In box 1: 'blue square' with xyxy coordinates '[0.0, 0.0, 5.0, 5.0]'.\n"
+        "Which box is best matching 'the Red circle on the left' ? Answer with just the index of the "
+        'best box. No explanation.')
     assert p.index_map == [(0, 0), (0, 1)]
 
 
-def test_golden_xywh_cxcywh_scores():
-    ser = BoxListPromptSerializer(box_format='xywh', with_scores=True)
-    lines = ser.serialize(_cands(), 'x').text.split('\n')
-    assert lines[1] == "* In box 0: 'red circle' with xywh coordinates '[10.0, 20.0, 20.2, 20.0]' " \
-                       'with score 0.91,'
-    assert lines[2] == "* In box 1: 'blue square' with xywh coordinates '[0.0, 0.0, 5.0, 5.0]' " \
-                       'with score 0.20,'
-    line = BoxListPromptSerializer(box_format='cxcywh').serialize(_cands(), 'x').text.split('\n')[1]
-    assert line == "* In box 0: 'red circle' with cxcywh coordinates '[20.1, 30.0, 20.2, 20.0]',"
+def test_golden_v32_scores_and_formats():
+    """v32: `` with score {round(s, 2)}`` (printed as Python prints the float: 0.2, not 0.20)."""
+    lines = BoxListPromptSerializer(with_scores=True).serialize(_cands(), 'x').text.split('\n')
+    assert lines[2] == "* In box 0: 'red circle' with xyxy coordinates '[10.0, 20.0, 30.2, 40.0]' with score 0.91,"
+    assert lines[3] == "* In box 1: 'blue square' with xyxy coordinates '[0.0, 0.0, 5.0, 5.0]' with score 0.2."
+    line = BoxListPromptSerializer(box_format='xywh').serialize(_cands(), 'x').text.split('\n')[2]
+    assert line == "* In box 0: 'red circle' with xywh coordinates '[10.0, 20.0, 20.2, 20.0]',"
+    line = BoxListPromptSerializer(box_format='cxcywh').serialize(_cands(), 'x').text.split('\n')[3]
+    assert line == "* In box 1: 'blue square' with cxcywh coordinates '[1.5, 2.5, 7.0, 5.0]'."
     # scores requested but the source has none: no score suffix
-    line = BoxListPromptSerializer(with_scores=True).serialize(_cands(scores=False), 'x').text
-    assert 'score' not in line
+    assert 'score' not in BoxListPromptSerializer(with_scores=True).serialize(_cands(scores=False), 'x').text
+    # switches that restore the raw values
+    raw = BoxListPromptSerializer(lowercase_labels=False, clamp_origin=False).serialize(_cands(), 'x').text
+    assert "'Red circle' with xyxy coordinates '[10.0, 20.0, 30.2, 40.0]'" in raw
+    assert "'[-2.0, -0.0, 5.0, 5.0]'" in raw
 
 
-def test_ensembling_blocks_map_back():
-    a = _cands('gdino')
-    b = CandidateSet('florence2', torch.tensor([[50.0, 50.0, 60.0, 70.0]] * 3), ['a', 'b', 'c'])
-    ser = BoxListPromptSerializer(index_start=1)
-    p = ser.serialize([a, b], 'the c')
-    lines = p.text.split('\n')
-    assert lines[0] == HEAD.format(n=5)
-    assert lines[1] == 'Boxes from gdino:'
-    assert lines[4] == 'Boxes from florence2:'
-    assert lines[5].startswith("* In box 3: 'a'") and lines[7].startswith("* In box 5: 'c'")
-    assert p.lookup(5) == (1, 2) and p.lookup(2) == (0, 1) and p.global_index(1, 0) == 3
+def test_golden_ensemble_released_layout():
+    """Two detectors: one header, 'Box k: {name} found', indices run on, each block ends with '.'."""
+    a = _cands('florence2', scores=False)
+    b = CandidateSet('grounding_dino', torch.tensor([[50.0, 50.0, 60.0, 70.0]] * 3), ['a', 'b', 'c'],
+                     torch.tensor([0.5, 0.25, 0.125]))
+    p = BoxListPromptSerializer().serialize([a, b], 'the c')
+    assert p.text == (
+        'You are a helpful AI assistant, capable of understanding spatial information.\n'
+        'In an image, I got boxes from two object detectors:\n'
+        "* Box 0: Florence-2 found 'red circle' with xyxy coordinates '[10.0, 20.0, 30.2, 40.0]',\n"
+        "* Box 1: Florence-2 found 'blue square' with xyxy coordinates '[0.0, 0.0, 5.0, 5.0]'.\n"
+        "* Box 2: Grounding DINO found 'a' with xyxy coordinates '[50.0, 50.0, 60.0, 70.0]',\n"
+        "* Box 3: Grounding DINO found 'b' with xyxy coordinates '[50.0, 50.0, 60.0, 70.0]',\n"
+        "* Box 4: Grounding DINO found 'c' with xyxy coordinates '[50.0, 50.0, 60.0, 70.0]'.\n"
+        "Which box is best matching 'the c' ? Answer with just the index of the best box. No explanation.")
+    assert p.lookup(4) == (1, 2) and p.lookup(1) == (0, 1) and p.global_index(1, 0) == 2
     with pytest.raises(IndexError):
-        p.lookup(0)
-    blocks = [a, b]
-    bi, j = p.lookup(4)
-    assert blocks[bi].source == 'florence2' and blocks[bi].labels[j] == 'b'
-    # a single block: no source line unless asked
-    assert 'Boxes from' not in ser.serialize([a], 'q').text
-    assert 'Boxes from gdino:' in BoxListPromptSerializer(label_sources=True).serialize([a], 'q').text
+        p.lookup(5)
+    scored = BoxListPromptSerializer(with_scores=True, index_start=1).serialize([a, b], 'q').text.split('\n')
+    assert scored[5] == "* Box 4: Grounding DINO found 'b' with xyxy coordinates '[50.0, 50.0, 60.0, 70.0]' with score 0.25,"
+    named = BoxListPromptSerializer(source_names={'florence2': 'VLM-A'}).serialize([a, b], 'q').text
+    assert "* Box 0: VLM-A found 'red circle'" in named and "* Box 2: grounding_dino found 'a'" in named
 
 
 def test_zero_candidates_and_odd_text():
     p = BoxListPromptSerializer().serialize(CandidateSet('s', torch.zeros(0, 4), []), 'a\nb  c')
-    assert p.text == HEAD.format(n=0) + '\n' + TAIL.format(q='a b c') and p.num_boxes == 0
+    assert p.text == HEAD.format(n=0) + '.\n' + TAIL.format(q='a b  c') and p.num_boxes == 0
+
+
+def test_released_llama3_chat_format():
+    ser = BoxListPromptSerializer(chat_format=LLAMA3_RELEASED_CHAT)
+    assert ser.chat_text('hi', tokenizer=None) == (
+        '<|begin_of_text|><|start_header_id|>user<|end_header_id|>hi<|eot_id|>'
+        '<|start_header_id|>assistant<|end_header_id|>')
+    with pytest.raises(ValueError, match='prompt'):
+        BoxListPromptSerializer(chat_format='no placeholder')
 
 
 def test_chat_template_wrapping():

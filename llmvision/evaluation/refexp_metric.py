@@ -86,7 +86,10 @@ class RefExpMetric(BaseMetric):
         top = ious[:k]
         return bool((top >= self.iou_thr).any() if mode == '>=' else (top > self.iou_thr).any())
 
-    def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
+    @staticmethod
+    def group_by_split(results: List[dict]) -> 'OrderedDict[str, List[np.ndarray]]':
+        """Per split the IoU arrays of the unique samples (padded duplicates dropped), plus ``all``
+        when there are several splits."""
         seen, by_split = set(), OrderedDict()
         for r in results:
             if r['key'] in seen:
@@ -95,9 +98,12 @@ class RefExpMetric(BaseMetric):
             by_split.setdefault(r['split'], []).append(r['ious'])
         if len(by_split) > 1:
             by_split['all'] = [i for v in list(by_split.values()) for i in v]
+        return by_split
+
+    def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
         thr = f'{self.iou_thr:g}'
         out: Dict[str, float] = {}
-        for split, iou_list in by_split.items():
+        for split, iou_list in self.group_by_split(results).items():
             for k in self.topk:
                 out[f'{split}/P@{k}'] = float(np.mean([self._hits(i, k, self.iou_mode) for i in iou_list]))
                 if self.report_both:

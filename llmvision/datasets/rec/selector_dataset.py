@@ -1,6 +1,6 @@
 """Dataset of REC selector samples: RefCOCO refer layout + one or more candidate sources."""
 import logging
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Union
 
 import torch
 from mmengine.dataset import BaseDataset
@@ -32,16 +32,16 @@ class RECSelectorDataset(BaseDataset):
         candidate_sources: configs (or objects) of candidate sources, one prompt block each.
         serializer: prompt serializer config (must match the selector's).
         tokenizer: tokenizer config for the token-limit rule (``None``: rule off).
-        iou_thr, inclusive, num_shuffles, max_tokens, clip, seed: see
-            :func:`build_selector_samples`.
+        iou_thr, inclusive, num_shuffles, max_tokens, clip, min_candidates, seed: see
+            :func:`build_selector_samples` (defaults: the released recipe).
         max_records: use only the first N records (quick runs).
     """
 
     def __init__(self, data_root: str, candidate_sources: Sequence, dataset: str = 'refcoco',
                  split_by: str = 'unc', split: str = 'train', img_prefix: Optional[str] = None,
                  serializer=None, tokenizer=None, iou_thr: float = 0.5, inclusive: bool = False,
-                 num_shuffles: int = 4, max_tokens: Optional[int] = 1024, clip: bool = True,
-                 seed: int = 0, max_records: Optional[int] = None, test_mode: bool = False,
+                 num_shuffles: Union[int, str] = 'released', max_tokens: Optional[int] = 1024,
+                 clip: bool = False, min_candidates: int = 2, seed: int = 0, max_records: Optional[int] = None, test_mode: bool = False,
                  lazy_init: bool = False, **kwargs):
         self.rec_cfg = dict(dataset=dataset, split_by=split_by, split=split, img_prefix=img_prefix)
         self.sources = [build_object(s) for s in candidate_sources]
@@ -51,7 +51,7 @@ class RECSelectorDataset(BaseDataset):
         self.serializer = BoxListPromptSerializer(**ser) if isinstance(ser, dict) else ser
         self.tokenizer = build_object(tokenizer)
         self.rules = dict(iou_thr=iou_thr, inclusive=inclusive, num_shuffles=num_shuffles,
-                          max_tokens=max_tokens, clip=clip, seed=seed)
+                          max_tokens=max_tokens, clip=clip, min_candidates=min_candidates, seed=seed)
         self.max_records = max_records
         self.stats = None
         super().__init__(data_root=data_root, test_mode=test_mode, lazy_init=lazy_init,

@@ -1,28 +1,31 @@
-"""Candidate boxes + referring expression -> the LLM-wrapper prompt (REFERENCE.md section 5).
+"""Candidate boxes + referring expression -> the LLM-wrapper prompt (REFERENCE.md sections 5, 9).
 
-Prompt (one line per box, pixels, 1 decimal)::
-
-    You are a helpful AI assistant, capable of understanding spatial information. In an image, there are {N} boxes:
-    * In box {i}: '{label}' with xyxy coordinates '[x1, y1, x2, y2]',
-    Which box is best matching '{query}' ? Answer with just the index of the best box. No explanation.
-
-With several sources (ensembling) each block is preceded by ``Boxes from {source}:`` and the
-indices run on across blocks; :attr:`SerializedPrompt.index_map` maps a global index back to
-``(block, box)``. The user message is wrapped with the tokenizer's own chat template.
+The text is the released code's (LLM-wrapper v1.0.0, prompt versions 31 / 32 and its two-detector
+ensembling prompt): see :class:`BoxListPromptSerializer`. :attr:`SerializedPrompt.index_map` maps
+a printed index back to ``(block, box)``. The user message is wrapped with the tokenizer's own
+chat template, or with a fixed format string such as the released Llama-3 prompt.
 """
 from dataclasses import dataclass
-from typing import List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from llmvision.registry import TASK_UTILS
 from llmvision.structures import xyxy_to_cxcywh, xyxy_to_xywh
 from llmvision.structures.candidates import CandidateSet
 
-HEADER = ('You are a helpful AI assistant, capable of understanding spatial information. '
-          'In an image, there are {n} boxes:')
+HEADER = 'You are a helpful AI assistant, capable of understanding spatial information.'
+COUNT_LINE = 'In an image, there are {n} boxes:'
+ENSEMBLE_LINE = 'In an image, I got boxes from two object detectors:'
 BOX_LINE = "* In box {i}: '{label}' with {fmt} coordinates '[{coords}]'{score},"
-SOURCE_LINE = 'Boxes from {source}:'
+ENSEMBLE_BOX_LINE = "* Box {i}: {source} found '{label}' with {fmt} coordinates '[{coords}]'{score},"
 QUESTION = ("Which box is best matching '{query}' ? "
             'Answer with just the index of the best box. No explanation.')
+# The released code writes its Llama-3 prompt by hand: no blank line after the role headers
+# (the tokenizer's own template has one). Use it with released Llama-3 LoRA weights.
+LLAMA3_RELEASED_CHAT = ('<|begin_of_text|><|start_header_id|>user<|end_header_id|>{prompt}'
+                        '<|eot_id|><|start_header_id|>assistant<|end_header_id|>')
+# Display names the released ensembling prompt uses for its two detectors.
+RELEASED_SOURCE_NAMES = {'florence2': 'Florence-2', 'florence-2': 'Florence-2',
+                         'grounding_dino': 'Grounding DINO', 'gdino': 'Grounding DINO'}
 _CONVERT = {'xyxy': lambda b: b, 'xywh': xyxy_to_xywh, 'cxcywh': xyxy_to_cxcywh}
 
 
@@ -56,64 +59,104 @@ class SerializedPrompt:
         return self.index_map.index((block, box)) + self.index_start
 
 
-def _fmt(v: float, decimals: int) -> str:
-    s = f'{float(v):.{decimals}f}'
-    return s[1:] if s.startswith('-') and float(s) == 0 else s  # no '-0.0'
+def _number(v: float, decimals: int) -> str:
+    """``round(v, decimals)`` printed as Python prints it (``45.0``, ``0.2``), as the released
+    prompt shows a list of rounded floats."""
+    return repr(round(float(v), decimals))
 
 
 @TASK_UTILS.register_module()
 class BoxListPromptSerializer:
-    """Builds the LLM-wrapper prompt.
+    """Builds the LLM-wrapper prompt exactly as the released code (v1.0.0) lays it out.
+
+    One source (``prompt_version`` 31, or 32 with scores)::
+
+        You are a helpful AI assistant, capable of understanding spatial information.
+        In an image, there are {N} boxes:
+        * In box 0: '{label}' with xyxy coordinates '[x1, y1, x2, y2]',
+        * In box 1: '{label}' with xyxy coordinates '[x1, y1, x2, y2]'.
+        Which box is best matching '{query}' ? Answer with just the index of the best box. No explanation.
+
+    Several sources (ensembling): the second line is ``In an image, I got boxes from two object
+    detectors:``, box lines read ``* Box {k}: {source name} found '{label}' with ...``, indices run
+    on across the blocks, and each block's last line ends with ``.``.
+
+    Box labels are lower-cased and stripped; coordinates (pixels) are ``round(v, 1)`` printed as a
+    Python list; negative ``x1`` / ``y1`` print as ``0.0`` (the released box cleaning); scores are
+    ``round(s, 2)``. The released v32 prompt with a single source has a bug (the coordinate part
+    is not an f-string, so the literal text ``{args.bbox_format}`` is printed): we print the values.
 
     Args:
         box_format: ``'xyxy'`` (default), ``'xywh'`` or ``'cxcywh'`` (all pixels).
-        with_scores: append `` with score {s:.2f}`` to boxes whose source has scores.
-        index_start: number printed for the first box (0 as in the original).
-        label_sources: ``'auto'`` (a ``Boxes from {source}:`` line per block when there are
-            several blocks), ``True`` (always) or ``False`` (never).
-        decimals: decimals printed per coordinate.
-        system_prompt: optional system message for the chat template (``None``: none).
+        with_scores: append `` with score {s}`` to boxes whose source has scores (prompt v32).
+        index_start: number printed for the first box (0 as released).
+        decimals: decimals of each coordinate (1 as released).
+        source_names: display name per source for ensembling (default: the released names of
+            Florence-2 and Grounding DINO; other sources print their own name).
+        lowercase_labels: lower-case the box labels (released).
+        clamp_origin: print ``x1`` / ``y1`` below 0 as 0 (released box cleaning).
+        system_prompt: optional system message for the chat template (``None``: none; the
+            released prompt has everything in the user turn).
+        chat_format: ``'tokenizer'`` (the tokenizer's chat template) or a format string with
+            ``{prompt}`` (e.g. :data:`LLAMA3_RELEASED_CHAT`, the released hand-written Llama-3
+            prompt).
     """
 
     def __init__(self, box_format: str = 'xyxy', with_scores: bool = False, index_start: int = 0,
-                 label_sources='auto', decimals: int = 1, system_prompt=None):
+                 decimals: int = 1, source_names: Optional[Dict[str, str]] = None,
+                 lowercase_labels: bool = True, clamp_origin: bool = True, system_prompt=None,
+                 chat_format: str = 'tokenizer'):
         if box_format not in _CONVERT:
             raise ValueError(f'box_format must be one of {sorted(_CONVERT)}, got {box_format!r}')
-        if label_sources not in ('auto', True, False):
-            raise ValueError(f"label_sources must be 'auto', True or False, got {label_sources!r}")
+        if chat_format != 'tokenizer' and '{prompt}' not in chat_format:
+            raise ValueError("chat_format must be 'tokenizer' or a format string containing "
+                             f"'{{prompt}}', got {chat_format!r}")
         self.box_format = box_format
         self.with_scores = with_scores
         self.index_start = index_start
-        self.label_sources = label_sources
         self.decimals = decimals
+        self.source_names = dict(RELEASED_SOURCE_NAMES if source_names is None else source_names)
+        self.lowercase_labels = lowercase_labels
+        self.clamp_origin = clamp_origin
         self.system_prompt = system_prompt
+        self.chat_format = chat_format
+
+    def _box_line(self, template: str, index: int, block: CandidateSet, j: int, coords) -> str:
+        xy = [float(v) for v in coords[j]]
+        if self.clamp_origin and self.box_format != 'cxcywh':
+            xy[0], xy[1] = (0.0 if xy[0] <= 0 else xy[0]), (0.0 if xy[1] <= 0 else xy[1])
+        label = _one_line(block.labels[j]).strip()
+        score = ''
+        if self.with_scores and block.scores is not None:
+            score = f' with score {_number(block.scores[j], 2)}'
+        return template.format(
+            i=index, label=label.lower() if self.lowercase_labels else label,
+            source=self.source_names.get(block.source, block.source), fmt=self.box_format,
+            coords=', '.join(_number(v, self.decimals) for v in xy), score=score)
 
     def serialize(self, blocks: Sequence[CandidateSet], query: str) -> SerializedPrompt:
         """``blocks`` (one :class:`CandidateSet` per source) + expression -> prompt."""
         if isinstance(blocks, CandidateSet):
             blocks = [blocks]
+        ensemble = len(blocks) > 1
         n = sum(len(b) for b in blocks)
-        lines = [HEADER.format(n=n)]
-        show_source = self.label_sources is True or (self.label_sources == 'auto' and len(blocks) > 1)
+        text = HEADER + '\n' + (ENSEMBLE_LINE if ensemble else COUNT_LINE.format(n=n))
+        template = ENSEMBLE_BOX_LINE if ensemble else BOX_LINE
         index_map = []
         for bi, block in enumerate(blocks):
-            if show_source:
-                lines.append(SOURCE_LINE.format(source=block.source))
             coords = _CONVERT[self.box_format](block.bboxes)
+            context = ''
             for j in range(len(block)):
-                score = ''
-                if self.with_scores and block.scores is not None:
-                    score = f' with score {float(block.scores[j]):.2f}'
-                lines.append(BOX_LINE.format(
-                    i=len(index_map) + self.index_start, label=_one_line(block.labels[j]),
-                    fmt=self.box_format, coords=', '.join(_fmt(v, self.decimals) for v in coords[j]),
-                    score=score))
+                context += '\n' + self._box_line(template, len(index_map) + self.index_start, block, j, coords)
                 index_map.append((bi, j))
-        lines.append(QUESTION.format(query=_one_line(query)))
-        return SerializedPrompt('\n'.join(lines), index_map, self.index_start)
+            text += context.strip(',') + '.'  # the released code ends each block's list with '.'
+        text += '\n' + QUESTION.format(query=' '.join(str(query).splitlines()))
+        return SerializedPrompt(text, index_map, self.index_start)
 
     def chat_text(self, user_text: str, tokenizer) -> str:
-        """Wrap ``user_text`` with ``tokenizer``'s chat template (generation prompt added)."""
+        """Wrap ``user_text`` with the chat format (generation prompt added)."""
+        if self.chat_format != 'tokenizer':
+            return self.chat_format.format(prompt=user_text)
         if getattr(tokenizer, 'chat_template', None) is None:
             raise ValueError(f'tokenizer {type(tokenizer).__name__} has no chat_template; '
                              'use an instruct/chat tokenizer or set tokenizer.chat_template')
