@@ -68,7 +68,8 @@ def test_golden_ensemble_released_layout():
     with pytest.raises(IndexError):
         p.lookup(5)
     scored = BoxListPromptSerializer(with_scores=True, index_start=1).serialize([a, b], 'q').text.split('\n')
-    assert scored[5] == "* Box 4: Grounding DINO found 'b' with xyxy coordinates '[50.0, 50.0, 60.0, 70.0]' with score 0.25,"
+    assert scored[5] == ("* Box 4: Grounding DINO found 'b' with xyxy coordinates '[50.0, 50.0, 60.0, 70.0]' "
+                         'with score 0.25,')
     named = BoxListPromptSerializer(source_names={'florence2': 'VLM-A'}).serialize([a, b], 'q').text
     assert "* Box 0: VLM-A found 'red circle'" in named and "* Box 2: grounding_dino found 'a'" in named
 

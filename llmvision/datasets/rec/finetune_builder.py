@@ -131,7 +131,8 @@ def build_selector_samples(records: Sequence[Dict], sources: Sequence[Callable],
                 continue
         if train and tokenizer is not None and max_tokens is not None:
             text = serializer.serialize(blocks, rec['expression']).text
-            if len(tokenizer(serializer.chat_text(text, tokenizer), add_special_tokens=False)['input_ids']) > max_tokens:
+            ids = tokenizer(serializer.chat_text(text, tokenizer), add_special_tokens=False)['input_ids']
+            if len(ids) > max_tokens:
                 stats['over_token_limit'] += 1
                 continue
         variants = [(blocks, label)]

@@ -41,8 +41,9 @@ class RECSelectorDataset(BaseDataset):
                  split_by: str = 'unc', split: str = 'train', img_prefix: Optional[str] = None,
                  serializer=None, tokenizer=None, iou_thr: float = 0.5, inclusive: bool = False,
                  num_shuffles: Union[int, str] = 'released', max_tokens: Optional[int] = 1024,
-                 clip: bool = False, min_candidates: int = 2, seed: int = 0, max_records: Optional[int] = None, test_mode: bool = False,
-                 lazy_init: bool = False, **kwargs):
+                 clip: bool = False, min_candidates: int = 2, seed: int = 0,
+                 max_records: Optional[int] = None, test_mode: bool = False, lazy_init: bool = False,
+                 **kwargs):
         self.rec_cfg = dict(dataset=dataset, split_by=split_by, split=split, img_prefix=img_prefix)
         self.sources = [build_object(s) for s in candidate_sources]
         if not self.sources:
