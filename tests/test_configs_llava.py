@@ -36,8 +36,9 @@ def test_recipe_values(name):
     assert m.type is LLaVAModel and m.projector == 'mlp2x_gelu' and m.vision_feature_layer == -2
     assert m.vision_encoder.pretrained_model_name_or_path == CLIP and m.freeze_vision
     assert m.llm.pretrained_model_name_or_path == llm_path and m.tokenizer == llm_path
-    assert m.llm.dtype == torch.bfloat16 and m.max_length == 2048 and m.stop_strings == [stop]
-    assert m.freeze_llm is frozen
+    assert m.llm.dtype == (torch.bfloat16 if frozen else torch.float32)  # fine-tuning steps fp32 weights
+    assert m.max_length == 2048 and m.stop_strings == [stop]
+    assert m.freeze_llm is frozen and m.vision_encoder.dtype == torch.bfloat16
     ds = cfg.train_dataloader.dataset
     assert ds.encoder.template == template and ds.encoder.tokenizer == llm_path
     assert ds.encoder.max_length == 2048 and ds.encoder.image_length == 576 and ds.image_size == 336

@@ -23,8 +23,10 @@ with read_base():
     from .._base_.runtime import *  # noqa: F401,F403
     from .._base_.schedules.llava_v15 import *  # noqa: F401,F403
 
+import torch
+
 llm_path = 'checkpoints/Qwen2-0.5B-Instruct'
-model.llm.pretrained_model_name_or_path = llm_path
+model.llm.update(pretrained_model_name_or_path=llm_path, dtype=torch.bfloat16)  # frozen: bf16 halves it
 model.update(tokenizer=llm_path, stop_strings=['<|im_end|>'], freeze_llm=True)
 train_dataloader.dataset.encoder.update(tokenizer=llm_path, template='chatml')
 train_dataloader.dataset.update(pretrain_data)

@@ -22,8 +22,10 @@ with read_base():
     from .._base_.runtime import *  # noqa: F401,F403
     from .._base_.schedules.llava_v15 import *  # noqa: F401,F403
 
+import torch
+
 llm_path = 'checkpoints/vicuna-7b-v1.5'
-model.llm.pretrained_model_name_or_path = llm_path
+model.llm.update(pretrained_model_name_or_path=llm_path, dtype=torch.bfloat16)  # frozen: bf16 halves it
 model.update(tokenizer=llm_path, stop_strings=['</s>'], freeze_llm=True)
 train_dataloader.dataset.encoder.update(tokenizer=llm_path, template='vicuna_v1')
 train_dataloader.dataset.update(pretrain_data)
