@@ -71,8 +71,8 @@ def convert_llava_state_dict(state_dict: Dict[str, torch.Tensor], src_format: st
         return convert_llava_hf(state_dict)
     if fmt == 'llava':
         return convert_llava_original(state_dict, mm_projector, vision)
-    report = ConversionReport(unconverted=[k for k in state_dict if not k.startswith(_OURS)])
-    return {k: v for k, v in state_dict.items() if k.startswith(_OURS)}, report
+    # ours: every key as is (subclasses such as VLoRA add their own modules); loading reports what does not fit
+    return dict(state_dict), ConversionReport()
 
 
 def fill_tied(state_dict: Dict[str, torch.Tensor], model: torch.nn.Module) -> Dict[str, torch.Tensor]:
