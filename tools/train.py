@@ -14,8 +14,16 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import llmvision  # noqa: E402,F401  (mmengine compatibility patches)
-from llmvision.engine.launch import (add_launch_args, build_runner, load_config,  # noqa: E402
-                                     parse_launch_args, shutdown_dist)
+from llmvision.engine.hooks.non_finite_guard import NonFiniteError  # noqa: E402
+from llmvision.engine.launch import (  # noqa: E402
+    ConfigError,
+    add_launch_args,
+    build_runner,
+    load_config,
+    parse_launch_args,
+    shutdown_dist,
+)
+from llmvision.engine.optim_wrappers import check_optimizer_types  # noqa: E402
 from llmvision.engine.train_args import merge_train_args  # noqa: E402
 
 
@@ -49,13 +57,27 @@ def parse_args(argv=None):
     return parse_launch_args(parser, argv)
 
 
+def _fail(message: str) -> None:
+    """One-line error on stderr (rank 0 only under torchrun), exit status 1."""
+    import os
+    if os.environ.get('RANK', '0') == '0':
+        print(f'error: {message}', file=sys.stderr)
+    sys.exit(1)
+
+
 def main(argv=None):
     args = parse_args(argv)
-    cfg = load_config(args.config, args.cfg_options)
-    cfg = merge_train_args(cfg, args)
+    try:  # config problems: one line naming the file / key / value, before anything is built
+        cfg = load_config(args.config, args.cfg_options)
+        cfg = merge_train_args(cfg, args)
+        check_optimizer_types(cfg, args.config)
+    except (ConfigError, KeyError, ValueError, FileNotFoundError) as err:
+        _fail(err.args[0] if isinstance(err, KeyError) and err.args else str(err))
     runner = build_runner(cfg)
     try:
         runner.train()
+    except NonFiniteError as err:  # logged in full by the hook; every rank stops here together
+        _fail(str(err))
     finally:
         shutdown_dist()
 

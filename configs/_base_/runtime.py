@@ -3,6 +3,8 @@ from mmengine.hooks import CheckpointHook, DistSamplerSeedHook, IterTimerHook, L
 from mmengine.runner import LogProcessor
 from mmengine.visualization import LocalVisBackend, Visualizer
 
+from llmvision.engine.hooks import BadSampleSummaryHook, NonFiniteGuardHook
+
 default_scope = 'llmvision'
 
 default_hooks = dict(
@@ -11,6 +13,7 @@ default_hooks = dict(
     param_scheduler=dict(type=ParamSchedulerHook),
     checkpoint=dict(type=CheckpointHook, interval=5000, by_epoch=False, max_keep_ckpts=3),
     sampler_seed=dict(type=DistSamplerSeedHook),
+    non_finite=dict(type=NonFiniteGuardHook), bad_samples=dict(type=BadSampleSummaryHook),  # NaN stop; skip summary
 )
 
 env_cfg = dict(

@@ -45,3 +45,35 @@ class BF16OptimWrapper(OptimWrapper):
                 return
             with torch.autocast(device_type=_device_type(model), dtype=torch.bfloat16):
                 yield
+
+
+def _type_name(kind) -> str:
+    return kind if isinstance(kind, str) else getattr(kind, '__name__', repr(kind))
+
+
+def check_optimizer_types(cfg, source: str) -> None:
+    """Raise a one-line ``KeyError`` naming the key and value when ``optim_wrapper`` names an
+    optimizer type that is neither a class nor registered (mmengine failed later with "None is
+    not a callable object"). Checks ``optim_wrapper.optimizer.type`` and, for a dict of wrappers,
+    ``optim_wrapper.<name>.optimizer.type``.
+    """
+    from llmvision.registry import OPTIMIZERS
+    wrapper = cfg.get('optim_wrapper')
+    if not isinstance(wrapper, dict):
+        return
+    named = {'optim_wrapper': wrapper} if 'optimizer' in wrapper else {
+        f'optim_wrapper.{k}': v for k, v in wrapper.items() if isinstance(v, dict) and 'optimizer' in v}
+    if (cfg.get('strategy') or {}).get('type') in ('DeepSpeedStrategy', 'mmengine.DeepSpeedStrategy'):
+        from .deepspeed_cfg import register_deepspeed_optimizers
+        register_deepspeed_optimizers()
+    for key, one in named.items():
+        optimizer = one['optimizer']
+        kind = optimizer.get('type') if isinstance(optimizer, dict) else None
+        if isinstance(optimizer, dict) and kind is None:
+            raise KeyError(f'{source}: {key}.optimizer has no `type`')
+        if isinstance(kind, str) and OPTIMIZERS.get(kind) is None:
+            known = sorted(n for n in OPTIMIZERS.module_dict) + sorted(OPTIMIZERS.parent.module_dict)
+            raise KeyError(f'{source}: {key}.optimizer.type={kind!r} is not a known optimizer '
+                           f'(torch.optim or registered: {", ".join(sorted(set(known))[:30])})')
+        if kind is not None and not isinstance(kind, str) and not callable(kind):
+            raise KeyError(f'{source}: {key}.optimizer.type={_type_name(kind)} is not callable')
