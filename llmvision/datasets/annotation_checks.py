@@ -1,10 +1,12 @@
 """Validation of one annotation's boxes and character spans, shared by every dataset.
 
 Each check returns the cleaned value or raises :class:`BadSampleError` naming the key at fault;
-the caller adds the file and line (it re-raises with ``source``/``line``).
+the caller adds the file and line (it re-raises with ``source``/``line``). The box rule itself is
+:mod:`llmvision.structures.box_checks`, which the evaluators' ground truth uses too.
 """
-import math
 from typing import List, Sequence
+
+from llmvision.structures import box_checks
 
 from .bad_samples import BadSampleError
 
@@ -18,32 +20,18 @@ def check_xyxy_box(box, height: float, width: float, key: str = 'bbox') -> List[
     Returns:
         ``[x1, y1, x2, y2]`` floats, clipped to ``[0, width] x [0, height]``.
     """
-    if not isinstance(box, (list, tuple)) or len(box) != 4:
-        raise BadSampleError(f'{key} must be 4 numbers [x1, y1, x2, y2], got {box!r}')
     try:
-        x1, y1, x2, y2 = (float(v) for v in box)
-    except (TypeError, ValueError):
-        raise BadSampleError(f'{key} must be 4 numbers [x1, y1, x2, y2], got {box!r}') from None
-    if not all(math.isfinite(v) for v in (x1, y1, x2, y2)):
-        raise BadSampleError(f'{key} has a non-finite coordinate: {box!r}')
-    if x2 <= x1 or y2 <= y1:
-        raise BadSampleError(f'{key} is degenerate (needs x2 > x1 and y2 > y1): {box!r}')
-    cx1, cy1 = min(max(x1, 0.0), width), min(max(y1, 0.0), height)
-    cx2, cy2 = min(max(x2, 0.0), width), min(max(y2, 0.0), height)
-    if cx2 <= cx1 or cy2 <= cy1:
-        raise BadSampleError(f'{key} {box!r} lies fully outside the image (w={width}, h={height})')
-    return [cx1, cy1, cx2, cy2]
+        return box_checks.check_xyxy_box(box, height, width, key=key)
+    except box_checks.InvalidBoxError as err:
+        raise BadSampleError(str(err), kind='bad box') from None
 
 
 def check_xywh_box(box, height: float, width: float, key: str = 'bbox') -> List[float]:
     """COCO ``[x, y, w, h]`` -> validated, clipped pixel xyxy (see :func:`check_xyxy_box`)."""
-    if not isinstance(box, (list, tuple)) or len(box) != 4:
-        raise BadSampleError(f'{key} must be 4 numbers [x, y, w, h], got {box!r}')
     try:
-        x, y, w, h = (float(v) for v in box)
-    except (TypeError, ValueError):
-        raise BadSampleError(f'{key} must be 4 numbers [x, y, w, h], got {box!r}') from None
-    return check_xyxy_box([x, y, x + w, y + h], height, width, key=key)
+        return box_checks.check_xywh_box(box, height, width, key=key)
+    except box_checks.InvalidBoxError as err:
+        raise BadSampleError(str(err), kind='bad box') from None
 
 
 def check_spans(spans, text: str, key: str = 'tokens_positive') -> List[List[int]]:
@@ -53,16 +41,18 @@ def check_spans(spans, text: str, key: str = 'tokens_positive') -> List[List[int
     reaches outside ``text``.
     """
     if not isinstance(spans, (list, tuple)) or len(spans) == 0:
-        raise BadSampleError(f'{key} must be a non-empty list of [start, end] spans, got {spans!r}')
+        raise BadSampleError(f'{key} must be a non-empty list of [start, end] spans, got {spans!r}',
+                             kind='bad span')
     out = []
     for span in spans:
         if (not isinstance(span, (list, tuple)) or len(span) != 2
                 or not all(isinstance(v, int) and not isinstance(v, bool) for v in span)):
-            raise BadSampleError(f'{key} span must be two integers [start, end], got {span!r}')
+            raise BadSampleError(f'{key} span must be two integers [start, end], got {span!r}', kind='bad span')
         start, end = span
         if not 0 <= start < end <= len(text):
             raise BadSampleError(
-                f'{key} span {list(span)} lies outside the caption of length {len(text)}: {text!r}')
+                f'{key} span {list(span)} lies outside the caption of length {len(text)}: {text!r}',
+                kind='bad span')
         out.append([start, end])
     return out
 
@@ -70,7 +60,7 @@ def check_spans(spans, text: str, key: str = 'tokens_positive') -> List[List[int
 def check_text(text, key: str = 'caption') -> str:
     """A caption must be a non-blank string."""
     if not isinstance(text, str) or not text.strip():
-        raise BadSampleError(f'{key} is empty or not a string: {text!r}')
+        raise BadSampleError(f'{key} is empty or not a string: {text!r}', kind='bad text')
     return text
 
 
@@ -80,6 +70,6 @@ def check_image_size(info: dict, keys: Sequence[str] = ('height', 'width')) -> L
     for k in keys:
         v = info.get(k)
         if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
-            raise BadSampleError(f'key {k!r} must be a positive number, got {v!r}')
+            raise BadSampleError(f'key {k!r} must be a positive number, got {v!r}', kind='bad image size')
         out.append(int(v))
     return out

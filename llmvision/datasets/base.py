@@ -10,9 +10,10 @@ A data info (one image or one referring expression) is a dict with mmdet 3.x key
     ... dataset-specific keys (long_caption, phrases, neg_category_ids, ref_id, ...)
 
 The base adds the bad-sample policy (``on_bad_sample='raise'|'skip'``, ``max_bad_samples``):
-subclasses raise :class:`BadSampleError` while parsing and call :meth:`_bad_sample` with it;
-image errors raised by the pipeline (``LoadImageFromFile``) go through the same policy in
-:meth:`prepare_data`. With ``'skip'`` in training, mmengine then fetches another random index.
+subclasses parse their entries through :meth:`parse_entries` (or raise :class:`BadSampleError`
+while parsing and call :meth:`_bad_sample` with it); image errors raised by the pipeline
+(``LoadImageFromFile``) go through the same policy in :meth:`prepare_data`. With ``'skip'`` in
+training, mmengine then fetches another random index.
 ``filter_cfg=dict(filter_empty_gt=True, min_size=0)`` drops images without usable boxes in
 training only (logged with its count; this is configuration, not an error).
 
@@ -22,14 +23,15 @@ process from ``torch.initial_seed()``), so data augmentation does not depend on 
 drew from the global generators, and a resumed run replays the same samples.
 """
 import logging
-from typing import List, Optional
+import os.path as osp
+from typing import Callable, Iterable, List, Optional
 
 import numpy as np
 from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
 from ..utils.private_rng import PrivateRNG
-from .bad_samples import BadSampleError, BadSamplePolicy
+from .bad_samples import BadSampleError, BadSamplePolicy, parse_with_policy
 
 
 class GroundingBaseDataset(BaseDataset):
@@ -63,8 +65,14 @@ class GroundingBaseDataset(BaseDataset):
     def _bad_sample(self, error: BadSampleError, source: str, line: Optional[int] = None) -> None:
         """Attach file/line to ``error`` if missing, then raise or count it."""
         if error.source is None:
-            error = BadSampleError(error.reason, source=source, line=line)
+            error = BadSampleError(error.reason, source=source, line=line, kind=error.kind)
         self.bad_samples.handle(error)
+
+    def parse_entries(self, entries: Iterable, parse: Callable, source: str,
+                      describe: Callable[[int, object], str]) -> List[dict]:
+        """``parse(entry)`` -> data info(s) per entry, through this dataset's bad-sample policy
+        (see :func:`~llmvision.datasets.bad_samples.parse_with_policy`)."""
+        return parse_with_policy(entries, parse, self.bad_samples, source, describe)
 
     def get_data_info(self, idx: int) -> dict:
         """mmengine's data info, plus ``dataset_name`` when the dataset's metainfo names it (the
@@ -84,6 +92,9 @@ class GroundingBaseDataset(BaseDataset):
         except BadSampleError as error:
             if self.test_mode:
                 raise
+            if error.kind == 'bad annotation':  # raised by the pipeline: an image problem
+                kind = 'missing image' if error.source and not osp.exists(error.source) else 'unreadable image'
+                error = BadSampleError(error.reason, source=error.source, line=error.line, kind=kind)
             self.bad_samples.handle(error)
             return None
 

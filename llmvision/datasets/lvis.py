@@ -15,7 +15,7 @@ from mmengine.fileio import get_local_path
 
 from ..registry import DATASETS
 from .annotation_checks import check_image_size, check_text, check_xywh_box
-from .bad_samples import BadSampleError
+from .bad_samples import BadSampleError, describe_image
 from .base import GroundingBaseDataset
 
 
@@ -70,13 +70,8 @@ class LVISDataset(GroundingBaseDataset):
         anns_by_img: Dict[int, list] = {}
         for ann in raw['annotations']:
             anns_by_img.setdefault(ann.get('image_id'), []).append(ann)
-        data_list = []
-        for img in raw['images']:
-            try:
-                data_list.append(self._parse_image(img, anns_by_img.get(img.get('id'), [])))
-            except BadSampleError as error:
-                self._bad_sample(BadSampleError(f"image id {img.get('id')!r}: {error.reason}"), self.ann_file)
-        return data_list
+        return self.parse_entries(raw['images'], lambda img: self._parse_image(img, anns_by_img.get(img.get('id'), [])),
+                                  self.ann_file, describe_image)
 
     def _parse_image(self, img: dict, anns: list) -> dict:
         height, width = check_image_size(img)
@@ -85,7 +80,7 @@ class LVISDataset(GroundingBaseDataset):
             key = f"annotation id {ann.get('id')!r}"
             cat = ann.get('category_id')
             if cat not in self.cat2label:
-                raise BadSampleError(f'{key}: category_id {cat!r} is not in categories')
+                raise BadSampleError(f'{key}: category_id {cat!r} is not in categories', kind='missing reference')
             box = check_xywh_box(ann.get('bbox'), height, width, key=f'{key} bbox')
             instances.append(dict(bbox=box, bbox_label=self.cat2label[cat], ignore_flag=0))
         return dict(img_path=osp.join(self.img_prefix, lvis_image_file(img)), img_id=img['id'],

@@ -1,4 +1,4 @@
-"""Referring-expression datasets: refer layout (RefCOCO/+/g) and MDETR-style json.
+"""Referring-expression datasets: refer layout (RefCOCO/+/g, read by :mod:`.refer`) and MDETR-style json.
 
 Each sample is one expression: ``text`` = the expression, one gt box (label 0),
 ``tokens_positive = [[[0, len(text)]]]`` (the whole expression names the box),
@@ -6,15 +6,15 @@ Each sample is one expression: ``text`` = the expression, one gt box (label 0),
 """
 import json
 import os.path as osp
-import pickle
 from typing import Dict, List
 
 from mmengine.fileio import get_local_path
 
 from ..registry import DATASETS
 from .annotation_checks import check_image_size, check_spans, check_text, check_xywh_box
-from .bad_samples import BadSampleError
+from .bad_samples import BadSampleError, describe_image
 from .base import GroundingBaseDataset
+from .refer import ReferLayout, describe_ref, parse_ref, read_refer
 
 SPLITS = {'refcoco': ('train', 'val', 'testA', 'testB'), 'refcoco+': ('train', 'val', 'testA', 'testB'),
           'refcocog': ('train', 'val', 'test')}
@@ -53,55 +53,19 @@ class RefCOCODataset(GroundingBaseDataset):
         super().__init__(ann_file='', data_root=data_root, data_prefix=data_prefix, **kwargs)
 
     def load_data_list(self) -> List[dict]:
-        folder = osp.join(self.data_root, self.dataset_name)
-        inst_file = osp.join(folder, 'instances.json')
-        refs_file = osp.join(folder, f'refs({self.split_by}).p')
-        for path in (inst_file, refs_file):
-            if not osp.isfile(path):
-                raise FileNotFoundError(f'{path} not found (refer layout: <data_root>/<dataset>/instances.json '
-                                        f'and refs(<split_by>).p)')
-        instances = _load_json(inst_file)
-        images = {img['id']: img for img in instances.get('images', [])}
-        anns = {ann['id']: ann for ann in instances.get('annotations', [])}
-        with open(refs_file, 'rb') as f:
-            try:
-                refs = pickle.load(f)
-            except Exception as e:  # noqa: BLE001  (any unpickling failure)
-                raise BadSampleError(f'cannot unpickle refs: {type(e).__name__}: {e}', source=refs_file) from None
-        known = {r.get('split') for r in refs}
-        if self.split not in known:
-            raise ValueError(f'split {self.split!r} not in {refs_file} (splits there: {sorted(map(str, known))})')
-        data_list = []
-        for i, ref in enumerate(refs):
-            if ref.get('split') != self.split:
-                continue
-            try:
-                data_list.extend(self._parse_ref(ref, images, anns))
-            except BadSampleError as error:
-                self._bad_sample(BadSampleError(f"ref #{i} (ref_id {ref.get('ref_id')!r}): {error.reason}"),
-                                 refs_file)
-        return data_list
+        layout = read_refer(self.data_root, self.dataset_name, self.split_by)
+        return self.parse_entries(layout.refs_of(self.split), lambda entry: self._data_infos(layout, entry[1]),
+                                  layout.refs_file, describe_ref)
 
-    def _parse_ref(self, ref: dict, images: Dict[int, dict], anns: Dict[int, dict]) -> List[dict]:
-        if ref.get('ann_id') not in anns:
-            raise BadSampleError(f"ann_id {ref.get('ann_id')!r} is not in instances.json")
-        if ref.get('image_id') not in images:
-            raise BadSampleError(f"image_id {ref.get('image_id')!r} is not in instances.json")
-        img = images[ref['image_id']]
-        height, width = check_image_size(img)
-        box = check_xywh_box(anns[ref['ann_id']].get('bbox'), height, width, key=f"annotation {ref['ann_id']} bbox")
-        out = []
-        for j, sent in enumerate(ref.get('sentences', [])):
-            text = check_text(sent.get('sent'), key=f'sentences[{j}].sent')
-            out.append(dict(img_path=osp.join(self.img_prefix, img['file_name']), img_id=img['id'],
-                            height=height, width=width, text=text, custom_entities=False,
-                            tokens_positive=[[[0, len(text)]]],
-                            instances=[dict(bbox=box, bbox_label=0, ignore_flag=0)],
-                            ref_id=ref.get('ref_id'), ann_id=ref['ann_id'], sent_id=sent.get('sent_id', j),
-                            ori_gt_bboxes=[box], split=self.split))
-        if not out:
-            raise BadSampleError('ref has no sentences')
-        return out
+    def _data_infos(self, layout: ReferLayout, ref: dict) -> List[dict]:
+        """One data info per sentence of a valid ref."""
+        r = parse_ref(layout, ref)
+        img_path = osp.join(self.img_prefix, r.image['file_name'])
+        return [dict(img_path=img_path, img_id=r.image['id'], height=r.height, width=r.width, text=text,
+                     custom_entities=False, tokens_positive=[[[0, len(text)]]],
+                     instances=[dict(bbox=r.box, bbox_label=0, ignore_flag=0)], ref_id=r.ref_id,
+                     ann_id=r.ann_id, sent_id=sent_id, ori_gt_bboxes=[r.box], split=self.split)
+                for sent_id, text in r.sentences]
 
 
 @DATASETS.register_module()
@@ -121,13 +85,9 @@ class MDETRRefDataset(GroundingBaseDataset):
         anns_by_img: Dict[int, list] = {}
         for ann in raw.get('annotations', []):
             anns_by_img.setdefault(ann.get('image_id'), []).append(ann)
-        data_list = []
-        for img in raw.get('images', []):
-            try:
-                data_list.append(self._parse_image(img, anns_by_img.get(img.get('id'), [])))
-            except BadSampleError as error:
-                self._bad_sample(BadSampleError(f"image id {img.get('id')!r}: {error.reason}"), self.ann_file)
-        return data_list
+        return self.parse_entries(raw.get('images', []),
+                                  lambda img: self._parse_image(img, anns_by_img.get(img.get('id'), [])),
+                                  self.ann_file, describe_image)
 
     def _parse_image(self, img: dict, anns: list) -> dict:
         height, width = check_image_size(img)

@@ -3,13 +3,19 @@
 Reads the keys the reference evaluators read: ``images[].id`` (+ LVIS ``neg_category_ids``,
 ``not_exhaustive_category_ids``), ``categories[].id`` (+ LVIS ``frequency``), ``annotations[]``
 ``id, image_id, category_id, bbox [x, y, w, h], area`` (missing ``area`` -> ``w*h``), COCO
-``iscrowd`` / LVIS ``ignore``. Bad entries raise ``ValueError`` naming the file and the entry.
+``iscrowd`` / LVIS ``ignore``. Bad entries raise ``ValueError`` naming the file and the entry; a
+box is checked with the dataset loaders' rule (:mod:`llmvision.structures.box_checks`: 4 finite
+numbers, positive width and height, not fully outside its image), so a file the loader rejects
+is not scored either. A box partly outside its image is kept as annotated (as the reference
+evaluators do).
 """
 import json
 import os
 from typing import Dict, Optional, Union
 
 import numpy as np
+
+from llmvision.structures.box_checks import InvalidBoxError, check_xywh_box
 
 from .box_ap import BoxGroundTruth
 
@@ -49,6 +55,7 @@ def build_ground_truth(dataset: Union[str, dict], protocol: str = 'lvis',
     img_pos: Dict[int, int] = {int(i): p for p, i in enumerate(img_ids)}
     cat_pos: Dict[int, int] = {int(c): p for p, c in enumerate(cat_ids)}
 
+    images = {int(im['id']): im for im in dataset['images']}
     anns = dataset['annotations']
     n = len(anns)
     img_index = np.empty(n, np.int64)
@@ -63,11 +70,15 @@ def build_ground_truth(dataset: Union[str, dict], protocol: str = 'lvis',
             img_index[j] = img_pos[int(a['image_id'])]
             cat_index[j] = cat_pos[int(a['category_id'])]
             ann_ids[j] = int(a['id'])
+            image = images[int(a['image_id'])]
+            check_xywh_box(a['bbox'], image.get('height'), image.get('width'), key='bbox')
             boxes[j] = [float(v) for v in a['bbox']]
         except KeyError as e:
             raise ValueError(f'{src}: annotations[{j}] (id {a.get("id")}): unknown or missing {e}') from e
+        except InvalidBoxError as e:
+            raise ValueError(f'{src}: annotations[{j}] (id {a.get("id")}): {e}') from None
         except (TypeError, ValueError) as e:
-            raise ValueError(f'{src}: annotations[{j}] (id {a.get("id")}): bad bbox {a.get("bbox")!r}') from e
+            raise ValueError(f'{src}: annotations[{j}] (id {a.get("id")}): bad value: {e}') from e
         areas[j] = float(a['area']) if 'area' in a else boxes[j, 2] * boxes[j, 3]
         if lvis:
             ignore[j] = bool(a.get('ignore', 0))
@@ -75,10 +86,9 @@ def build_ground_truth(dataset: Union[str, dict], protocol: str = 'lvis',
             iscrowd[j] = ignore[j] = bool(a.get('iscrowd', 0))
     neg = nel = freq = None
     if lvis:
-        by_id = {int(im['id']): im for im in dataset['images']}
         neg, nel = [], []
         for i in img_ids:
-            im = by_id[int(i)]
+            im = images[int(i)]
             neg.append(np.array([cat_pos[int(c)] for c in im.get('neg_category_ids', []) if int(c) in cat_pos],
                                 dtype=np.int64))
             nel.append(np.array([cat_pos[int(c)] for c in im.get('not_exhaustive_category_ids', [])

@@ -1,10 +1,7 @@
-"""Read the RefCOCO "refer" layout into one flat record per (ref, sentence).
+"""The RefCOCO "refer" layout as one flat record per (ref, sentence), for the REC selector.
 
-Layout (REFERENCE.md section 6)::
-
-    <data_root>/<dataset>/instances.json      COCO images / annotations (bbox [x, y, w, h])
-    <data_root>/<dataset>/refs(<split_by>).p  pickle list of refs: ref_id, ann_id, image_id, split,
-                                              sentences [{sent, tokens, sent_id?}]
+The files are read by :mod:`llmvision.datasets.refer` (the reader ``RefCOCODataset`` uses too:
+one reader, one error policy, ``refs(*).p`` through a restricted unpickler).
 
 A record is a plain dict: ``key`` (``'<img_id>_<ref_id>_<sent_id>'``), ``img_id``, ``ref_id``,
 ``sent_id``, ``expression``, ``img_path``, ``height``, ``width``, ``gt_bbox`` (pixel xyxy list),
@@ -12,13 +9,12 @@ A record is a plain dict: ``key`` (``'<img_id>_<ref_id>_<sent_id>'``), ``img_id`
 ``category``), ``needs_reasoning`` (another object of the image shares the target's category,
 so the category name alone does not identify it). Candidate sources and the fine-tuning data builder all read records.
 """
-import json
-
 import os.path as osp
-import pickle
 from typing import Dict, List, Optional
 
-from llmvision.structures import xywh_to_xyxy
+from ..annotation_checks import check_xywh_box
+from ..bad_samples import BadSampleError, BadSamplePolicy, parse_with_policy
+from ..refer import ReferLayout, describe_ref, parse_ref, read_refer
 
 
 def rec_key(img_id, ref_id, sent_id) -> str:
@@ -26,13 +22,25 @@ def rec_key(img_id, ref_id, sent_id) -> str:
     return f'{img_id}_{ref_id}_{sent_id}'
 
 
-def _xyxy(bbox) -> List[float]:
-    import torch
-    return [float(v) for v in xywh_to_xyxy(torch.tensor(bbox, dtype=torch.float64)).tolist()]
+def _image_anns(layout: ReferLayout, image: dict, height: int, width: int, raw_by_image: Dict,
+                cache: Dict) -> List[Dict]:
+    """Every annotation of ``image``: ``ann_id``, ``bbox`` (validated pixel xyxy), ``category``."""
+    if image['id'] not in cache:
+        anns = []
+        for a in raw_by_image.get(image['id'], []):
+            if a.get('category_id') not in layout.categories:
+                raise BadSampleError(f"annotation {a.get('id')} has unknown category_id {a.get('category_id')!r}",
+                                     kind='missing reference')
+            anns.append(dict(ann_id=a['id'], bbox=check_xywh_box(a.get('bbox'), height, width,
+                                                                 key=f"annotation {a['id']} bbox"),
+                             category=layout.categories[a['category_id']]))
+        cache[image['id']] = anns
+    return cache[image['id']]
 
 
 def load_refer_records(data_root: str, dataset: str = 'refcoco', split_by: str = 'unc',
-                       split: Optional[str] = 'val', img_prefix: Optional[str] = None) -> List[Dict]:
+                       split: Optional[str] = 'val', img_prefix: Optional[str] = None,
+                       bad_samples: Optional[BadSamplePolicy] = None) -> List[Dict]:
     """Records of one split (``split=None``: all splits) in refs order, one per sentence.
 
     Args:
@@ -41,63 +49,37 @@ def load_refer_records(data_root: str, dataset: str = 'refcoco', split_by: str =
         split_by: ``unc`` / ``umd`` / ``google`` (picks ``refs(<split_by>).p``).
         split: ``train`` / ``val`` / ``testA`` / ``testB`` / ``test`` or ``None``.
         img_prefix: folder of the images (COCO train2014); default ``<data_root>/<dataset>/images``.
+        bad_samples: what to do with a bad ref (default: raise a :class:`BadSampleError` naming the
+            refs file and the ref); ``BadSamplePolicy('skip')`` logs and counts it.
     """
-    folder = osp.join(data_root, dataset)
-    inst_file = osp.join(folder, 'instances.json')
-    refs_file = osp.join(folder, f'refs({split_by}).p')
-    for f in (inst_file, refs_file):
-        if not osp.isfile(f):
-            raise FileNotFoundError(f'RefCOCO refer layout: {f} not found (expected <data_root>/'
-                                    f'<dataset>/instances.json and refs(<split_by>).p)')
-    with open(inst_file) as f:
-        inst = json.load(f)
-    with open(refs_file, 'rb') as f:
-        refs = pickle.load(f)
-    img_prefix = img_prefix if img_prefix is not None else osp.join(folder, 'images')
-    cats = {c['id']: c['name'] for c in inst.get('categories', [])}
-    images = {im['id']: im for im in inst['images']}
-    anns, by_image = {}, {}
-    for a in inst['annotations']:
-        if a['category_id'] not in cats:
-            raise KeyError(f'{inst_file}: annotation {a["id"]} has unknown category_id '
-                           f'{a["category_id"]}')
-        rec = dict(ann_id=a['id'], bbox=_xyxy(a['bbox']), category=cats[a['category_id']])
-        anns[a['id']] = rec
-        by_image.setdefault(a['image_id'], []).append(rec)
-    if split is not None and split not in {r.get('split') for r in refs}:
-        known = sorted(map(str, {r.get('split') for r in refs}))
-        raise ValueError(f'split {split!r} not in {refs_file} (splits there: {known})')
-    records = []
-    for ri, ref in enumerate(refs):
-        if split is not None and ref.get('split') != split:
-            continue
-        for key in ('ref_id', 'ann_id', 'image_id', 'sentences'):
-            if key not in ref:
-                raise KeyError(f'{refs_file}: ref #{ri} has no {key!r}')
-        if ref['ann_id'] not in anns:
-            raise KeyError(f'{refs_file}: ref {ref["ref_id"]} points at ann_id {ref["ann_id"]} '
-                           f'missing from {inst_file}')
-        if ref['image_id'] not in images:
-            raise KeyError(f'{refs_file}: ref {ref["ref_id"]} points at image_id '
-                           f'{ref["image_id"]} missing from {inst_file}')
-        im, ann = images[ref['image_id']], anns[ref['ann_id']]
-        image_anns = by_image.get(ref['image_id'], [])
-        same = sum(a['category'] == ann['category'] for a in image_anns)
-        for si, sent in enumerate(ref['sentences']):
-            sent_id = sent.get('sent_id', si)
-            records.append(dict(
-                key=rec_key(ref['image_id'], ref['ref_id'], sent_id), img_id=ref['image_id'],
-                ref_id=ref['ref_id'], sent_id=sent_id, expression=sent['sent'],
-                img_path=osp.join(img_prefix, im['file_name']), height=im['height'],
-                width=im['width'], gt_bbox=ann['bbox'], category=ann['category'],
-                image_anns=image_anns, needs_reasoning=same > 1))
-    return records
+    layout = read_refer(data_root, dataset, split_by)
+    img_prefix = img_prefix if img_prefix is not None else osp.join(data_root, dataset, 'images')
+    raw_by_image: Dict[int, List[Dict]] = {}
+    for a in layout.anns.values():
+        raw_by_image.setdefault(a.get('image_id'), []).append(a)
+    by_image: Dict[int, List[Dict]] = {}
+
+    def records_of(entry) -> List[Dict]:
+        r = parse_ref(layout, entry[1])
+        image_anns = _image_anns(layout, r.image, r.height, r.width, raw_by_image, by_image)
+        if r.category_id not in layout.categories:
+            raise BadSampleError(f'annotation {r.ann_id} has unknown category_id {r.category_id!r}',
+                                 kind='missing reference')
+        category = layout.categories[r.category_id]
+        same = sum(a['category'] == category for a in image_anns)
+        return [dict(key=rec_key(r.image['id'], r.ref_id, sent_id), img_id=r.image['id'], ref_id=r.ref_id,
+                     sent_id=sent_id, expression=text, img_path=osp.join(img_prefix, r.image['file_name']),
+                     height=r.height, width=r.width, gt_bbox=r.box, category=category,
+                     image_anns=image_anns, needs_reasoning=same > 1)
+                for sent_id, text in r.sentences]
+
+    return parse_with_policy(layout.refs_of(split), records_of, bad_samples or BadSamplePolicy('raise'),
+                             layout.refs_file, describe_ref)
 
 
 def split_names(data_root: str, dataset: str = 'refcoco', split_by: str = 'unc') -> List[str]:
     """Split names present in ``refs(<split_by>).p`` (sorted)."""
-    with open(osp.join(data_root, dataset, f'refs({split_by}).p'), 'rb') as f:
-        return sorted({r.get('split') for r in pickle.load(f)} - {None})
+    return read_refer(data_root, dataset, split_by).split_names()
 
 
 __all__ = ['load_refer_records', 'rec_key', 'split_names']
