@@ -7,10 +7,10 @@ import pytest
 import torch
 from mmengine.logging import MMLogger
 
+from helpers import grounding_record, write_image, write_jsonl
 from llmvision.datasets import BadSampleError, ODVGDataset
 from llmvision.datasets.transforms import LoadAnnotations, LoadImageFromFile, PackDetInputs
 from llmvision.structures import DetDataSample
-from test_datasets_tiny_files import grounding_record, write_image, write_jsonl
 
 PIPELINE = [dict(type=LoadImageFromFile), dict(type=LoadAnnotations), dict(type=PackDetInputs)]
 CAPTION = 'a red box left of two green boxes.'
@@ -41,8 +41,10 @@ def test_grounding_form_data_info(grounding_files):
     assert info['text'] == CAPTION and info['custom_entities'] is False
     assert info['tokens_positive'] == [[[0, 9]], [[18, 33]]]
     assert [CAPTION[s:e] for s, e in info['tokens_positive'][1]] == ['two green boxes']
-    assert info['phrases'] == ['a red box', 'two green boxes']
+    assert info['phrases'] == ['Red box.', 'Green boxes.']  # LLMDet's clean_phrase
     assert info['long_caption'] == 'A long story about boxes.'
+    raw = build(root, ann, clean_region_phrases=False).get_data_info(0)
+    assert raw['phrases'] == ['a red box', 'two green boxes'] and raw['tags'] == []
     # plural region: both boxes get the region's label 1
     assert [i['bbox_label'] for i in info['instances']] == [0, 1, 1]
     assert info['instances'][2]['bbox'] == [45.0, 20.0, 58.0, 38.0]
@@ -63,6 +65,29 @@ def test_grounding_pipeline_output(grounding_files):
                 'tokens_positive', 'long_caption', 'phrases'):
         assert key in s.metainfo, key
     assert s.ori_shape == (40, 60) and s.img_shape == (40, 60)
+
+
+def test_caption_cleaning_and_tags(tmp_path):
+    write_image(tmp_path / 'img' / 'a.png', 40, 60)
+    long = 'A red box sits on a table, possibly a desk. There is no cat. Two green boxes are near it.'
+    rec = grounding_record('a.png', 40, 60, CAPTION, [([2, 2, 12, 20], 'a red box', [[0, 9]])], long_caption=long)
+    rec['tags'] = ['red box', 'green boxes']
+    speculative = grounding_record('a.png', 40, 60, CAPTION, [([2, 2, 12, 20], 'the 2 red boxes', [[0, 9]])],
+                                   long_caption='It seems empty.')
+    ann = write_jsonl(tmp_path / 'train.jsonl', [rec, speculative])
+    ds = build(tmp_path, ann, pipeline=PIPELINE + [])
+    info = ds.get_data_info(0)
+    assert info['long_caption'] == 'A red box sits on a table. Two green boxes are near it.'
+    assert info['tags'] == ['red box', 'green boxes']
+    assert ds[0]['data_samples'].metainfo['tags'] == ['red box', 'green boxes']
+    # everything speculative: the raw caption is kept rather than an empty target
+    assert ds.get_data_info(1)['long_caption'] == 'It seems empty.'
+    assert ds.get_data_info(1)['phrases'] == ['Red boxes.']
+    assert build(tmp_path, ann, clean_caption=False).get_data_info(0)['long_caption'] == long
+    rec['tags'] = 'red box'
+    bad = write_jsonl(tmp_path / 'bad.jsonl', [rec])
+    with pytest.raises(BadSampleError, match="'tags' must be a list of strings"):
+        build(tmp_path, bad, on_bad_sample='raise')
 
 
 def test_detection_form(tmp_path):

@@ -14,6 +14,11 @@ gpt turn (for the captioner; absent when the line has no conversations).
 Detection line: ``{"filename", "height", "width", "detection": {"instances": [{"bbox", "label",
 "category"}]}}`` plus ``label_map_file`` (json ``{"0": "person", ...}``) -> ``text`` = the names in
 label order, ``bbox_label`` = position of the label in the map, ``custom_entities=True``.
+
+Both forms: an optional ``"tags": [str, ...]`` list is kept as ``tags``. Caption targets are cleaned
+as LLMDet does (switches restore the raw text): the long caption by
+:func:`.caption_cleaning.remove_speculative_clauses` (the raw caption when nothing is left), the
+region phrases by :func:`.caption_cleaning.clean_phrase`.
 """
 import json
 import os.path as osp
@@ -25,6 +30,7 @@ from ..registry import DATASETS
 from .annotation_checks import check_image_size, check_spans, check_text, check_xyxy_box
 from .bad_samples import BadSampleError
 from .base import GroundingBaseDataset
+from .caption_cleaning import clean_phrase, remove_speculative_clauses
 
 
 def _long_caption(conversations) -> Optional[str]:
@@ -47,12 +53,17 @@ class ODVGDataset(GroundingBaseDataset):
         ann_file: the jsonl file.
         label_map_file: json label map; given -> detection form, else grounding form.
         data_prefix: ``dict(img=folder)``; ``filename`` is joined to it.
+        clean_caption: clean the long caption with ``remove_speculative_clauses`` (LLMDet: on).
+        clean_region_phrases: clean region phrases with ``clean_phrase`` (LLMDet: on).
         on_bad_sample / max_bad_samples: see :class:`GroundingBaseDataset`.
         **kwargs: mmengine ``BaseDataset`` arguments.
     """
 
     def __init__(self, ann_file: str, label_map_file: Optional[str] = None, data_root: str = '',
-                 data_prefix: dict = dict(img=''), **kwargs):
+                 data_prefix: dict = dict(img=''), clean_caption: bool = True,
+                 clean_region_phrases: bool = True, **kwargs):
+        self.clean_caption = clean_caption
+        self.clean_region_phrases = clean_region_phrases
         if label_map_file and data_root and not osp.isabs(label_map_file):
             label_map_file = osp.join(data_root, label_map_file)
         self.label_map_file = label_map_file
@@ -118,7 +129,14 @@ class ODVGDataset(GroundingBaseDataset):
             info.update(self._parse_grounding(record['grounding'], height, width))
             long_caption = _long_caption(record.get('conversations'))
             if long_caption is not None:
-                info['long_caption'] = long_caption
+                cleaned = remove_speculative_clauses(long_caption) if self.clean_caption else long_caption
+                info['long_caption'] = cleaned or long_caption
+            if self.clean_region_phrases:
+                info['phrases'] = [clean_phrase(p) or p for p in info['phrases']]
+        tags = record.get('tags', [])
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise BadSampleError(f"'tags' must be a list of strings, got {tags!r}")
+        info['tags'] = list(tags)
         return info
 
     def _parse_detection(self, det, height: int, width: int) -> dict:
