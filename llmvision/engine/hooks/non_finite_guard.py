@@ -142,7 +142,7 @@ class NonFiniteGuardHook(Hook):
     # --- wrapping the optimizer wrapper -------------------------------------------------------
     def before_train(self, runner) -> None:
         for wrapper in _leaf_wrappers(runner.optim_wrapper):
-            if not getattr(wrapper, '_non_finite_guarded', False):
+            if hasattr(wrapper, 'update_params') and not getattr(wrapper, '_non_finite_guarded', False):
                 self._guard(wrapper)
 
     def _guard(self, wrapper) -> None:
