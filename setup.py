@@ -1,7 +1,9 @@
 """Install llmvision: ``pip install -e .`` (add ``[dev]`` for the test tools).
 
 Versions are pinned to a set that installs together without a compile step on current
-Python (no mmdet, no compiled mmcv: see README "Why no mmdet").
+Python (no mmdet, no compiled mmcv: see README "Why no mmdet"). ``INSTALL_REQUIRES`` lists what
+llmvision and tools/ import; the evaluators' reference implementations (lvis-api, pycocotools,
+faster-coco-eval), used only by the parity tests and benchmarks, are in the ``dev`` extra.
 """
 from setuptools import find_packages, setup
 
@@ -12,20 +14,27 @@ INSTALL_REQUIRES = [
     'mmcv-lite==2.2.0',
     'transformers==5.18.0',
     'peft==0.21.0',
-    'timm==1.0.31',
+    'timm==1.0.31',  # REF-VLM's ConvNeXt visual encoder
     'tokenizers',
     'safetensors',
     'nltk',
     'numpy',
     'scipy',
-    'pycocotools',
-    'lvis==0.5.3',
-    'faster-coco-eval==1.8.0',
     'opencv-python-headless',
     'pillow',
     'scikit-image',
     'deepspeed==0.19.8',
     'tqdm',
+    'matplotlib',  # tools/analyze_logs.py
+]
+DEV_REQUIRES = [
+    'pytest',
+    'pytest-timeout',
+    'ruff==0.17.6',
+    # reference implementations the evaluator parity tests / benchmarks compare against
+    'pycocotools',
+    'lvis==0.5.3',
+    'faster-coco-eval==1.8.0',
 ]
 
 setup(
@@ -35,5 +44,5 @@ setup(
     packages=find_packages(include=['llmvision', 'llmvision.*']),
     python_requires='>=3.10',
     install_requires=INSTALL_REQUIRES,
-    extras_require={'dev': ['pytest', 'pytest-timeout', 'ruff==0.17.6']},
+    extras_require={'dev': DEV_REQUIRES},
 )
