@@ -1,4 +1,6 @@
 """Multimodal LLMs (LLaVA base; VLoRA, LLaVolta, REF-VLM build on it). Import list only."""
+from .compression_presets import compression_stages
+from .compressor import PooledKVCache, VisualTokenCompressor, compression_ratio
 from .data_preprocessor import CLIP_MEAN, CLIP_STD, SIGLIP_MEAN, SIGLIP_STD, LMMDataPreprocessor
 from .llava import LLaVAModel, LLMOutput, LMMBatch, vision_model_from_config
 from .projector import LLaVAProjector

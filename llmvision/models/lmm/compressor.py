@@ -218,6 +218,25 @@ class VisualTokenCompressor(nn.Module):
             position_ids=cur_pos.double(), visual_mask=cur_vis,
             past_key_values=past_key_values if use_cache else None, visual_tokens_per_layer=seen)
 
+    def forward_spans(self, llm: nn.Module, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor,
+                      visual_start: int, span_lengths, labels: Optional[torch.Tensor] = None) -> CompressedLLMOutput:
+        """:meth:`forward` for batches whose rows share one visual layout (the LLMDet captioner's image tokens:
+        ``span_lengths`` consecutive spans from ``visual_start``, e.g. ``(400, 1, 729)`` = grid, separator, grid;
+        each span pools on its own, so a window never mixes the two grids or swallows the separator).
+
+        Args:
+            inputs_embeds: ``[B, T, H]``; attention_mask, labels: ``[B, T]`` (right padded).
+        """
+        B, T = attention_mask.shape
+        visual = torch.zeros(B, T, dtype=torch.bool, device=attention_mask.device)
+        starts = torch.zeros_like(visual)
+        offset = visual_start
+        for n in span_lengths:
+            visual[:, offset:offset + n] = True
+            starts[:, offset] = True
+            offset += n
+        return self(llm, inputs_embeds, attention_mask.long(), None, visual, labels=labels, span_starts=starts)
+
     @staticmethod
     def _masks(config, layer_types: List[str], x, mask2d, cache, layer_idx: int) -> dict:
         kwargs = dict(config=config, inputs_embeds=x, attention_mask=mask2d, past_key_values=cache,
