@@ -115,3 +115,15 @@ def test_default_pipeline_reads_the_image(synthetic_data):
     det = FakeDetector()
     c = DetectorCandidateSource(det, score_thr=0.0, use_nltk=False)(rec)
     assert len(c) == 4 and det.prompts[1] == (rec['expression'], False)
+
+
+def test_detector_test_pipeline_is_used_without_annotation_loading():
+    """The rec_candidates config hands the detector config's test pipeline (its test resize); the
+    LoadAnnotations step is skipped; no cap per run by default (as released)."""
+    from mmengine.config import Config
+
+    from llmvision.datasets.transforms import FixScaleResize, LoadImageFromFile, PackDetInputs
+    cfg = Config.fromfile('configs/llm_wrapper/rec_candidates_gdino.py').candidate_source
+    src = DetectorCandidateSource(FakeDetector(), pipeline=cfg.pipeline)
+    assert [type(t) for t in src.pipeline] == [LoadImageFromFile, FixScaleResize, PackDetInputs]
+    assert src.max_per_prompt is None and cfg.max_per_prompt is None

@@ -31,10 +31,16 @@ class DetectorCandidateSource:
             caption prompt).
         checkpoint: optional checkpoint path loaded into the detector (mmengine format).
         pipeline: transforms (configs or callables) from ``dict(img_path=...)`` to
-            ``dict(inputs, data_samples)``; default ``LoadImageFromFile`` + ``PackDetInputs``.
+            ``dict(inputs, data_samples)``: pass the detector config's ``test_pipeline`` so the image
+            gets the detector's own test resize (its ``LoadAnnotations`` step is skipped: a record has
+            no boxes to load); default ``LoadImageFromFile`` + ``PackDetInputs`` (no resize).
         name: source name in prompts.
-        score_thr: keep boxes scoring at least this much.
-        max_per_prompt: keep at most this many boxes per run (``None``: all above the threshold).
+        score_thr: keep boxes scoring at least this much. The released LLM-wrapper keeps every box
+            of Florence-2 (which has no scores) and the *thresholded* boxes of Grounding DINO; 0.3
+            keeps the prompt within its 1024-token budget (a detector's 300 queries would not fit).
+            ``0.0`` keeps all.
+        max_per_prompt: keep at most this many boxes per run (``None``, the default as released:
+            all above the threshold).
         detection / grounding: run the noun-phrase detection / the expression grounding.
         use_nltk: noun chunks with nltk (when its data is present) or the whole expression.
     """
@@ -42,7 +48,7 @@ class DetectorCandidateSource:
     def __init__(self, detector, checkpoint: Optional[str] = None,
                  pipeline: Optional[Sequence[Union[dict, Callable]]] = None,
                  name: str = 'grounding_dino', score_thr: float = 0.3,
-                 max_per_prompt: Optional[int] = 10, detection: bool = True,
+                 max_per_prompt: Optional[int] = None, detection: bool = True,
                  grounding: bool = True, use_nltk: bool = True, device: Optional[str] = None):
         if not (detection or grounding):
             raise ValueError('DetectorCandidateSource: enable detection and/or grounding')
@@ -54,6 +60,8 @@ class DetectorCandidateSource:
             self.detector.to(device)
         self.detector.eval()
         steps = DEFAULT_PIPELINE if pipeline is None else pipeline
+        steps = [t for t in steps if not (isinstance(t, dict) and getattr(t.get('type'), '__name__', t.get('type'))
+                                          == 'LoadAnnotations')]
         self.pipeline = [TRANSFORMS.build(dict(t)) if isinstance(t, dict) else t for t in steps]
         self.name, self.score_thr, self.max_per_prompt = name, score_thr, max_per_prompt
         self.detection, self.grounding, self.use_nltk = detection, grounding, use_nltk
