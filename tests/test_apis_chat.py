@@ -1,4 +1,5 @@
-"""Chat API (``llmvision.apis.chat``) and ``tools/image_demo.py --mode chat`` on a tiny random LLaVA.
+"""Chat API (``llmvision.apis.chat``) and ``tools/image_demo.py --mode chat`` on the tiny LLaVA config
+(``configs/llava/llava_tiny_synthetic.py``, random weights, the session's synthetic set).
 
 The answer of ``chat`` must be the one ``predict`` gives for the same record through the config's test set
 (``LLaVAJsonDataset`` + ``test_step``), and the demo must print it and save it in ``OUT_DIR/preds/<name>.json``.
@@ -14,50 +15,19 @@ import torch
 from PIL import Image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIG = '''
-from mmengine.dataset import DefaultSampler, pseudo_collate
-from transformers import CLIPVisionConfig, Qwen2Config
-
-from llmvision.datasets.llava_json import LLaVAJsonDataset
-from llmvision.models.llm.conversation import ConversationEncoder
-from llmvision.models.lmm import LLaVAModel
-from llmvision.models.lmm.llava import vision_model_from_config
-from llmvision.utils.hf_builder import causal_lm_from_config
-
-default_scope = 'llmvision'
-tokenizer = {tokenizer!r}
-model = dict(
-    type=LLaVAModel,
-    vision_encoder=dict(type=vision_model_from_config, seed=0,
-                        config=dict(type=CLIPVisionConfig, image_size=28, patch_size=14, hidden_size=32,
-                                    intermediate_size=64, num_hidden_layers=2, num_attention_heads=4)),
-    llm=dict(type=causal_lm_from_config, seed=0,
-             config=dict(type=Qwen2Config, vocab_size={vocab}, hidden_size=64, intermediate_size=128,
-                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                         initializer_range=0.2)),
-    tokenizer=tokenizer, max_new_tokens=6, stop_strings=['<|im_end|>'])
-test_dataloader = dict(
-    batch_size=2, num_workers=0, sampler=dict(type=DefaultSampler, shuffle=False),
-    collate_fn=dict(type=pseudo_collate),
-    dataset=dict(type=LLaVAJsonDataset, data_root={root!r}, ann_file='vqa/val.json', data_prefix=dict(img='images'),
-                 image_size=28, image_aspect='pad', test_mode=True,
-                 encoder=dict(type=ConversationEncoder, tokenizer=tokenizer, template='chatml', max_length=256)))
-'''
+CONFIG = os.path.join(ROOT, 'configs/llava/llava_tiny_synthetic.py')
 
 
 @pytest.fixture(scope='module')
 def setup(synthetic_data, tmp_path_factory):
-    """The tiny config file, a random-init checkpoint of its model and the val records."""
-    from transformers import AutoTokenizer
-
+    """The tiny LLaVA config pointed at the session's synthetic set, a random-init checkpoint, the val records."""
     from llmvision.registry import MODELS
     from llmvision.utils.config import load_config
     tmp = tmp_path_factory.mktemp('chat')
-    vocab = len(AutoTokenizer.from_pretrained(str(synthetic_data.llm_tokenizer)))
-    config = tmp / 'llava_chat_tiny.py'
-    config.write_text(CONFIG.format(tokenizer=str(synthetic_data.llm_tokenizer), vocab=vocab,
-                                    root=str(synthetic_data.root)))
-    cfg = load_config(str(config))
+    tok = str(synthetic_data.llm_tokenizer)
+    opts = {'model.tokenizer': tok, 'model.max_new_tokens': 6, 'test_dataloader.dataset.encoder.tokenizer': tok,
+            'test_dataloader.dataset.data_root': str(synthetic_data.root) + '/'}
+    cfg = load_config(CONFIG, opts)
     model = MODELS.build(cfg.model)
     torch.manual_seed(0)
     with torch.no_grad():  # a projector with some weight so the image changes the answer
@@ -66,7 +36,7 @@ def setup(synthetic_data, tmp_path_factory):
     ckpt = tmp / 'tiny_llava.pth'
     torch.save(dict(state_dict=model.state_dict(), meta=dict(note='random init')), ckpt)
     records = json.loads(synthetic_data.vqa_val.read_text())
-    return dict(config=config, ckpt=ckpt, cfg=cfg, records=records, data=synthetic_data, tmp=tmp)
+    return dict(opts=opts, ckpt=ckpt, cfg=cfg, records=records, data=synthetic_data, tmp=tmp)
 
 
 def predict_answers(model, cfg, n):
@@ -81,7 +51,7 @@ def predict_answers(model, cfg, n):
 
 def test_chat_matches_predict(setup):
     from llmvision.apis.chat import chat, chat_batch, init_lmm
-    model = init_lmm(str(setup['config']), str(setup['ckpt']))
+    model = init_lmm(CONFIG, str(setup['ckpt']), cfg_options=setup['opts'])
     expected = predict_answers(model, setup['cfg'], 2)
     img_dir = setup['data'].root / 'images'
     recs = setup['records'][:2]
@@ -103,7 +73,7 @@ def test_init_lmm_strict_weights(setup, tmp_path):
     sd.pop('projector.linear_2.bias')
     torch.save(dict(state_dict=sd), tmp_path / 'partial.pth')
     with pytest.raises(KeyError, match='projector.linear_2.bias'):
-        init_lmm(str(setup['config']), str(tmp_path / 'partial.pth'))
+        init_lmm(CONFIG, str(tmp_path / 'partial.pth'), cfg_options=setup['opts'])
 
 
 def test_image_demo_chat_mode(setup, tmp_path):
@@ -111,15 +81,15 @@ def test_image_demo_chat_mode(setup, tmp_path):
     rec = setup['records'][0]
     image = str(setup['data'].root / 'images' / rec['image'])
     question = rec['conversations'][0]['value'].replace('<image>\n', '')
-    expected = predict_answers(init_lmm(str(setup['config']), str(setup['ckpt'])), setup['cfg'], 1)[0]
+    expected = predict_answers(init_lmm(CONFIG, str(setup['ckpt']), cfg_options=setup['opts']), setup['cfg'], 1)[0]
     out = tmp_path / 'out'
-    cmd = [sys.executable, os.path.join(ROOT, 'tools/image_demo.py'), image, str(setup['config']), '--weights',
-           str(setup['ckpt']), '--mode', 'chat', '--text', question, '--out-dir', str(out)]
+    opts = [f'{k}={v}' for k, v in setup['opts'].items()]
+    cmd = [sys.executable, os.path.join(ROOT, 'tools/image_demo.py'), image, CONFIG, '--weights', str(setup['ckpt']),
+           '--mode', 'chat', '--out-dir', str(out), '--cfg-options', *opts, '--text', question]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     record = json.loads((out / 'preds' / (os.path.splitext(rec['image'])[0] + '.json')).read_text())
     assert record['answer'] == expected and record['question'] == question and record['mode'] == 'chat'
     assert f'answer: {expected}' in proc.stdout
-    bad = subprocess.run(cmd[:-4] + ['--text', ' ', '--out-dir', str(out)], capture_output=True, text=True,
-                         cwd=ROOT, timeout=300)
+    bad = subprocess.run(cmd[:-1] + [' '], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert bad.returncode == 1 and bad.stderr.strip().startswith('error:')
