@@ -60,3 +60,12 @@ def resize_embeddings(llm, vocab_size: int, mean_init: bool = True) -> None:
             head.weight[old:] = head.weight[:old].mean(0, keepdim=True)
             if getattr(head, 'bias', None) is not None:
                 head.bias[old:] = head.bias[:old].mean()
+
+
+def load_ref_vlm_tokenizer(path_or_cfg):
+    """:func:`llmvision.models.llm.tokenizer.load_tokenizer` plus the REF-VLM tags (for dataset encoders: the
+    model adds the same tags in the same order to its own copy, so the ids agree)."""
+    from llmvision.models.llm.tokenizer import load_tokenizer
+    tok = load_tokenizer(path_or_cfg)
+    add_ref_tokens(tok)
+    return tok
