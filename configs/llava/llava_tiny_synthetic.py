@@ -1,9 +1,10 @@
 """Tiny LLaVA trained from scratch on the synthetic VQA set on a CPU (the "it learns" run of issue 12).
 
-A tiny CLIP vision tower built from its config (64x64 image, 8x8 patches -> 64 visual tokens, 2 layers of
+A tiny CLIP vision tower built from its config (64x64 image, 16x16 patches -> 16 visual tokens, 2 layers of
 width 64, TRAINED: a random frozen tower gives too weak features), the ``mlp2x_gelu`` projector and a random
 4-layer Qwen2 of width 128 with the set's own byte-level BPE tokenizer (730 tokens). Chatml prompts without a
-system turn; loss on the answers only. AdamW lr 1e-3, batch 32, warm-up then cosine.
+system turn; loss on the answers only. Training conversations hold all questions of an image (caption last:
+``vqa/train_multiturn.json``), 16 images per step; AdamW lr 2e-3, warm-up then cosine, 500 steps.
 
 Data: ``python tools/make_synthetic_dataset.py --out data/synthetic_vqa --num-train 4000 --num-val 300
 --image-size 64 64``. Train + evaluate + noise-image evaluation, with the per-type table:
@@ -26,9 +27,9 @@ from llmvision.models.lmm.llava import LLaVAModel, vision_model_from_config
 from llmvision.utils.hf_builder import causal_lm_from_config
 
 # ---------------------------------------------------------------- settings
-max_iters = 600
+max_iters = 500
 lr = 2e-3
-warmup_iters = 50
+warmup_iters = 30
 
 # ---------------------------------------------------------------- model
 model = dict(
@@ -45,6 +46,11 @@ model = dict(
     freeze_vision=False,
     stop_strings=['<|im_end|>'],
     max_new_tokens=24)
+
+# ---------------------------------------------------------------- data: all questions of an image in one
+# conversation (caption last), 16 images (~65 answers) per step; evaluation stays single-turn (val.json)
+train_dataloader.update(batch_size=16)  # noqa: F405
+train_dataloader.dataset.update(ann_file='vqa/train_multiturn.json')  # noqa: F405
 
 # ---------------------------------------------------------------- schedule
 optim_wrapper = dict(type=OptimWrapper, optimizer=dict(type=AdamW, lr=lr, weight_decay=0.0),

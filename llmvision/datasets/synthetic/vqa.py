@@ -141,6 +141,25 @@ def vqa_records(split: str, images: Sequence[Tuple[str, Sequence[Obj]]], seed: i
     return records
 
 
+def multi_turn_records(records: Sequence[Dict]) -> List[Dict]:
+    """One conversation per image holding all of its questions (caption last, so no earlier answer gives a
+    later one away): ``question_type`` ``'multi'``. Cheaper training: the image is encoded once per 4-5
+    answers. Evaluate on the single-turn records."""
+    by_image: Dict[str, List[Dict]] = {}
+    for r in records:
+        by_image.setdefault(r['image'], []).append(r)
+    out = []
+    for image, recs in by_image.items():
+        recs = sorted(recs, key=lambda r: r['question_type'] == 'caption')
+        turns = []
+        for k, r in enumerate(recs):
+            human, gpt = r['conversations']
+            turns += [dict(human, value=human['value'] if k == 0 else human['value'].replace('<image>\n', '')), gpt]
+        out.append({'id': os.path.splitext(image)[0], 'image': image, 'question_type': 'multi',
+                    'conversations': turns})
+    return out
+
+
 def read_detection_jsonl(path: Union[str, os.PathLike]) -> List[Tuple[str, List[Obj]]]:
     """``[(file_name, [(colour, shape, box), ...]), ...]`` from a synthetic ODVG detection-form file."""
     images = []
@@ -156,19 +175,25 @@ def read_detection_jsonl(path: Union[str, os.PathLike]) -> List[Tuple[str, List[
 
 
 def write_vqa_set(root: Union[str, os.PathLike], seed: int = 0) -> Tuple[Path, Path]:
-    """Write ``vqa/train.json`` and ``vqa/val.json`` under a synthetic set's ``root`` (from its ODVG detection
-    files); returns both paths."""
+    """Write ``vqa/train.json``, ``vqa/val.json`` (one question per record) and ``vqa/train_multiturn.json``
+    (:func:`multi_turn_records`) under a synthetic set's ``root`` (from its ODVG detection files); returns the
+    train and val paths."""
     root = Path(root)
     out = []
     for split in ('train', 'val'):
         records = vqa_records(split, read_detection_jsonl(root / 'odvg' / f'{split}_detection.jsonl'), seed)
-        path = root / 'vqa' / f'{split}.json'
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + '.tmp')
-        tmp.write_text(json.dumps(records, indent=1) + '\n', encoding='utf-8')
-        os.replace(tmp, path)
-        out.append(path)
+        out.append(_write_json(root / 'vqa' / f'{split}.json', records))
+        if split == 'train':
+            _write_json(root / 'vqa' / 'train_multiturn.json', multi_turn_records(records))
     return out[0], out[1]
+
+
+def _write_json(path: Path, obj) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + '.tmp')
+    tmp.write_text(json.dumps(obj, indent=1) + '\n', encoding='utf-8')
+    os.replace(tmp, path)
+    return path
 
 
 def vqa_corpus_lines() -> List[str]:
