@@ -12,7 +12,8 @@ GPU (real size, random weights, nothing downloaded), bf16 parameters, sdpa atten
   Sequence = 8 prompt tokens + one image (576 tokens) + text up to ``--seq-len`` (2048: LLaVA's max length, where
   the full ``[B, T, vocab]`` logits of the peer's loss are its memory peak).
 CPU: a clearly labelled REDUCED mode (tiny CLIP + 2-layer Qwen2-shaped LLM with a 32k vocabulary, fp32,
-short sequences) that only shows the comparison machinery works; peak memory is not measured there, the
+short sequences, our loss chunked every 256 rows as the default 1024 would be at real size) that only shows
+the comparison machinery works; peak memory is not measured there, the
 activation memory kept for the backward ("saved activ.", autograd's saved tensors, parameters excluded) is.
 
     python benchmarks/lmm_step.py [--models qwen2-0.5b llama-7b] [--batch 4 1] [--seq-len 2048] \
@@ -90,7 +91,7 @@ def build_peer(cfg, device, dtype, grad_ckpt: bool):
     return peer
 
 
-def build_ours(cfg, peer_state: dict, device, dtype, grad_ckpt: bool):
+def build_ours(cfg, peer_state: dict, device, dtype, grad_ckpt: bool, loss_chunk: int = None):
     from transformers import AutoModelForCausalLM, CLIPVisionModel
 
     from llmvision.checkpoint.llava_hf import convert_llava_hf
@@ -98,7 +99,8 @@ def build_ours(cfg, peer_state: dict, device, dtype, grad_ckpt: bool):
     with torch.device(device):
         model = LLaVAModel(vision_encoder=CLIPVisionModel(cfg.vision_config),
                            llm=AutoModelForCausalLM.from_config(cfg.text_config), projector='mlp2x_gelu',
-                           vision_feature_layer=-2, freeze_vision=True, gradient_checkpointing=grad_ckpt)
+                           vision_feature_layer=-2, freeze_vision=True, gradient_checkpointing=grad_ckpt,
+                           **({} if loss_chunk is None else dict(loss_chunk_size=loss_chunk)))
     model = model.to(dtype)
     converted, report = convert_llava_hf(peer_state)
     assert report.ok, report.summary()
@@ -215,7 +217,7 @@ def run_one(label, kind, text, vision, batch, args, device, dtype):
     res = {'peer': measure('peer', peer, data, device, args)}
     del peer
     reset_peak(device)
-    ours = build_ours(cfg, peer_state, device, dtype, args.grad_ckpt)
+    ours = build_ours(cfg, peer_state, device, dtype, args.grad_ckpt, args.loss_chunk)
     del peer_state
     res['ours'] = measure('ours', ours, data, device, args)
     del ours
@@ -233,8 +235,9 @@ def print_table(label, batch, tokens, res, args):
             ('prefill peak GiB', o['prefill_mem'], p['prefill_mem'], ''),
             ('decode tokens/s', batch / o['decode_s'], batch / p['decode_s'], ''),
             ('first-step loss', o['first_loss'], p['first_loss'], 'equal')]
+    chunk = args.loss_chunk or 'default'
     print(f'\n{label}: batch {batch} x {args.seq_len} tokens (1 image), {args.new_tokens} new tokens, '
-          f'grad ckpt {"on" if args.grad_ckpt else "off"}')
+          f'grad ckpt {"on" if args.grad_ckpt else "off"}, our loss chunk {chunk}')
     print(f'| {"metric":<18} | {"ours":>10} | {"transformers":>12} | {"ours/peer":>9} | target |')
     print(f'|{"-" * 20}|{"-" * 12}|{"-" * 14}|{"-" * 11}|--------|')
     for name, ours, peer, target in rows:
@@ -253,6 +256,8 @@ def main(argv=None):
     parser.add_argument('--warmup', type=int, default=3)
     parser.add_argument('--new-tokens', type=int, default=64, help='decode length (>= 2)')
     parser.add_argument('--grad-ckpt', action='store_true', help='gradient checkpointing in both LLMs')
+    parser.add_argument('--loss-chunk', type=int, default=None,
+                        help="rows per chunk of our loss (default: the model's 1024; CPU mode: 256)")
     parser.add_argument('--cpu', action='store_true', help='force the reduced CPU mode')
     args = parser.parse_args(argv)
     if args.new_tokens < 2:
@@ -275,6 +280,7 @@ def main(argv=None):
         batches = args.batch or [2]
         args.seq_len = args.seq_len or 512
         args.iters, args.warmup, args.new_tokens = min(args.iters, 3), min(args.warmup, 1), min(args.new_tokens, 16)
+        args.loss_chunk = args.loss_chunk or 256  # ~1k supervised rows here: below 1024 nothing is chunked
         print('REDUCED CPU MODE: tiny CLIP (56 px, 16 patch tokens) + 2-layer 128-wide Qwen2-shaped LLM with a '
               '32k vocabulary, fp32, 2 threads; not the real-size numbers (those need a GPU); peak memory n/a (saved '
               'activations are measured).')
