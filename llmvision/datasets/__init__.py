@@ -10,8 +10,10 @@ from .base import GroundingBaseDataset
 from .llava_json import LLaVAJsonDataset
 from .lvis import LVISDataset
 from .odvg import ODVGDataset
+from .ref_vlm_json import RefVLMJsonDataset
 from .refcoco import MDETRRefDataset, RefCOCODataset
 from .samplers import AspectRatioBatchSampler
+from .shikra_rec import ShikraRECDataset
 
 __all__ = ['BadSampleError', 'BadSamplePolicy', 'GroundingBaseDataset', 'LLaVAJsonDataset', 'LVISDataset',
            'ODVGDataset', 'MDETRRefDataset', 'RefCOCODataset', 'AspectRatioBatchSampler']

@@ -14,12 +14,14 @@
 from .box_ap import BoxDetections, BoxGroundTruth, evaluate_boxes
 from .coco_metric import CocoMetric
 from .ground_truth import build_ground_truth
+from .keypoint_metric import KeypointOKSMetric
 from .lvis_metric import LVISFixedAPMetric, LVISMetric
 from .multi_dataset_metric import MultiDatasetMetric
 from .predictions import load_results_json, results2json, results_to_detections
 from .rec_accuracy import best_candidate, iou_passes, oracle_box, rec_accuracy, top_candidate_box
 from .rec_metric import RECAccuracyMetric
 from .rec_table import accuracy_table, detector_only, format_table, oracle
+from .ref_parse_metric import RefParseMetric
 from .refexp_metric import RefExpMetric
 from .synthetic import make_detection_set
 from .vqa_metric import VQAAccuracyMetric, answer_prior, normalize_answer

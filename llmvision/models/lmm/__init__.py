@@ -4,6 +4,7 @@ from .compressor import PooledKVCache, VisualTokenCompressor, compression_ratio
 from .data_preprocessor import CLIP_MEAN, CLIP_STD, SIGLIP_MEAN, SIGLIP_STD, LMMDataPreprocessor
 from .llava import LLaVAModel, LLMOutput, LMMBatch, vision_model_from_config
 from .projector import LLaVAProjector
+from .ref_vlm import RefBoxDecoder, RefKeypointDecoder, RefVisualFeatures, REFVLMModel
 from .tiny import tiny_clip_vision_cfg, tiny_llava_cfg
 from .vlora import PerceptualWeights, PerceptualWeightsGenerator, VLoRAModel
 
