@@ -162,6 +162,16 @@ def test_llmdet_configs(size, levels):
                                             'down_proj'}
     assert tuple(cap.image_token_sizes) == (20, 27) and tuple(cap.image_token_levels) == (2, 1)
     assert (cap.max_image_caption_len, cap.max_region_caption_len, cap.max_regions) == (1600, 40, 16)
+    # released recipe values (REFERENCE.md section 9)
+    assert cap.lora.lora_dropout == 0.0 and cap.box_format == 'xyxy' and cap.region_cross_attn.every == 4
+    assert m.encoder.num_cp == 6 and cfg.randomness.seed == 624982218
+    assert cfg.auto_scale_lr.enable and cfg.auto_scale_lr.base_batch_size == 16
+    assert cfg.train_cfg.val_interval == cfg.default_hooks.checkpoint.interval == 30000
+    assert cfg.load_from.startswith('checkpoints/mm_grounding_dino_')
+    decay_exempt = {k for k, v in cfg.optim_wrapper.paramwise_cfg.custom_keys.items() if v.get('decay_mult') == 0}
+    assert decay_exempt == {'absolute_pos_embed'}
+    for s in cfg.train_dataloader.dataset.datasets:
+        assert all(t.get('prob', 0) == 0 for t in s.pipeline if t['type'].__name__ == 'RandomFlip')  # no flip
     for s in cfg.train_dataloader.dataset.datasets:  # grounding form: phrases + long captions
         assert s.type is ODVGDataset and s.get('label_map_file') is None
         assert s.ann_file.endswith('.jsonl') and s.data_root == 'data/odvg/'

@@ -1,5 +1,5 @@
 """Grounding-DINO Swin-T pre-training with the LLMDet-T detector recipe (REFERENCE.md section 1),
-validated on LVIS minival (fixed AP) every 10k iterations.
+validated on LVIS minival (fixed AP) every 30k iterations.
 
     bash dist_train.sh configs/grounding_dino/grounding_dino_swin_t_llmdet_recipe.py 8
 

@@ -25,4 +25,9 @@ with read_base():
 from llmvision.models.detectors import LLMDet
 
 model.update(type=LLMDet, freeze_backbone=True, freeze_neck=True, captioner=captioner)  # noqa: F405
-optim_wrapper['paramwise_cfg'] = paramwise_cfg  # noqa: F405
+model['encoder']['num_cp'] = encoder_num_cp  # noqa: F405
+optim_wrapper['paramwise_cfg'] = llmdet_paramwise_cfg  # noqa: F405
+default_hooks['checkpoint']['interval'] = val_interval  # noqa: F405
+randomness = dict(seed=llmdet_seed)  # noqa: F405
+# the MM-GDINO checkpoint LLMDet starts from, converted with tools/convert_checkpoint.py --from hf
+load_from = 'checkpoints/mm_grounding_dino_base_all_llmvision.pth'

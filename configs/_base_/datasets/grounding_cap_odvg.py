@@ -43,11 +43,14 @@ grounding_cap_sets = [
     ('v3det/v3det_train_cap_vg.jsonl', 'v3det/images/'),
 ]
 
+# LLMDet's released data pipeline has no flip (a flip would swap left/right in the long captions)
+flip_prob = 0.0
+
 # ------------------------------------------------------------------ data
 grounding_train_pipeline = [
     dict(type=LoadImageFromFile),
     dict(type=LoadAnnotations),
-    dict(type=RandomFlip, prob=0.5),
+    dict(type=RandomFlip, prob=flip_prob),
     dict(type=RandomChoiceResize, scales=train_scales, max_long_side=max_long_side),
     dict(type=FilterEmptyBoxes, min_size=1.0),
     dict(type=PackDetInputs),

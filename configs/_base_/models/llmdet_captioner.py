@@ -4,6 +4,14 @@ r 128 / alpha 256 on q,k,v,o,gate,up,down; image captions from the encoder memor
 matched queries (answers <= 40 tokens). Leaf configs set ``model.update(type=LLMDet,
 captioner=captioner)``.
 
+Released recipe (LLMDet @ 5426efb, REFERENCE.md section 9): LoRA dropout 0; the box sine embedding
+of xyxy; 6 deformable cross-attention blocks in the LLM (layers 0, 4, ..., 20) for the region branch.
+Our block is pre-norm (LayerNorm -> 896->256 -> MSDA -> zero-init 256->896, residual); the released
+one puts an RMSNorm after the up-projection (see README "Differences from the released code").
+The leaves also apply ``llmdet_paramwise_cfg`` (only ``absolute_pos_embed`` is exempt from weight
+decay, as released), ``encoder_num_cp`` (gradient checkpointing of all 6 encoder layers) and
+``llmdet_seed``. ``region_cross_attn=None`` and ``box_format='cxcywh'`` restore our earlier choice.
+
 bf16: set ``llm_dtype = torch.bfloat16`` in the leaf and ``optim_wrapper.update(type=BF16OptimWrapper)``
 (or ``tools/train.py --amp bf16``): bf16 autocast, no fp16 loss scaler (which cannot unscale bf16).
 """
@@ -21,10 +29,11 @@ captioner = dict(
     llm=dict(type=AutoModelForCausalLM.from_pretrained, pretrained_model_name_or_path=llm_path,
              dtype=llm_dtype),
     tokenizer=llm_path,
-    lora=dict(type=LoraConfig, r=128, lora_alpha=256, lora_dropout=0.05, task_type='CAUSAL_LM',
+    lora=dict(type=LoraConfig, r=128, lora_alpha=256, lora_dropout=0.0, task_type='CAUSAL_LM',
               target_modules=['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj',
                               'down_proj']),
     feat_dims=256,
+    box_format='xyxy',
     image_token_levels=(2, 1),
     image_token_sizes=(20, 27),
     max_image_caption_len=1600,
@@ -32,5 +41,14 @@ captioner = dict(
     max_regions=16,
     image_loss_weight=1.0,
     region_loss_weight=1.0,
-    region_cross_attn=None,  # LLMDet's optional MSDA blocks: dict(every=4, embed_dims=256, ...)
+    region_cross_attn=dict(every=4, embed_dims=256, num_heads=8, num_points=4),
     gradient_checkpointing=True)
+
+# released recipe values the leaf configs apply after their model is defined
+llmdet_paramwise_cfg = dict(custom_keys={
+    'backbone': dict(lr_mult=0.1),
+    'text_encoder': dict(lr_mult=0.1),
+    'absolute_pos_embed': dict(decay_mult=0.0),
+})
+encoder_num_cp = 6
+llmdet_seed = 624982218

@@ -18,7 +18,7 @@ warmup_iters = 1000
 milestones = [120000, 140000]
 lr = 1e-4
 weight_decay = 1e-4
-val_interval = 10000
+val_interval = 30000  # LLMDet validates and saves every 30k of 150k
 
 # ------------------------------------------------------------------ schedule
 optim_wrapper = dict(
@@ -35,5 +35,5 @@ train_cfg = dict(type=IterBasedTrainLoop, max_iters=max_iters, val_interval=val_
 val_cfg = dict(type=ValLoop)
 test_cfg = dict(type=TestLoop)
 custom_hooks = [dict(type=RNGStateHook)]
-# lr above is for 16 images per step; with --auto-scale-lr mmengine rescales it to the real batch
-auto_scale_lr = dict(enable=False, base_batch_size=16)
+# lr above is for 16 images per step; mmengine rescales it to the real batch (on, as released)
+auto_scale_lr = dict(enable=True, base_batch_size=16)
