@@ -79,3 +79,16 @@ def test_tokenizer_covers_every_word(synthetic_data):
     for w in sorted(words):
         assert len(tok(w, add_special_tokens=False)['input_ids']) == 1, w
         assert len(tok(' ' + w + '?', add_special_tokens=False)['input_ids']) == 3, w
+
+
+def test_multi_turn_training_file(synthetic_data):
+    single = _records(synthetic_data.vqa_train)
+    multi = _records(synthetic_data.vqa_train.parent / 'train_multiturn.json')
+    assert len(multi) == len({r['image'] for r in single}) == 24
+    for m in multi:
+        mine = [r for r in single if r['image'] == m['image']]
+        turns = m['conversations']
+        assert len(turns) == 2 * len(mine) and m['question_type'] == 'multi'
+        assert sum(t['value'].count('<image>') for t in turns) == 1 and turns[0]['value'].startswith('<image>\n')
+        assert turns[-2]['value'].endswith('Describe the image briefly.')  # caption last: gives nothing away
+        assert sorted(t['value'] for t in turns[1::2]) == sorted(r['conversations'][1]['value'] for r in mine)
