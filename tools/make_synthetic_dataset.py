@@ -5,7 +5,8 @@ Example::
     python tools/make_synthetic_dataset.py --out data/synthetic --seed 0 --num-train 200 --num-val 50
 
 The VQA set (LLaVA conversation json, one question per record) is written to ``vqa/train.json`` and
-``vqa/val.json``; its question counts per type are printed after the summary.
+``vqa/val.json``; its question counts per type are printed after the summary. ``--ref-vlm`` adds the REF-VLM
+conversations (``ref_vlm/{train,val}.json``, REC / detection / grounded description / keypoints).
 """
 import argparse
 import json
@@ -15,7 +16,7 @@ import time
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from llmvision.datasets.synthetic import make_synthetic_dataset  # noqa: E402
+from llmvision.datasets.synthetic import make_ref_vlm_set, make_synthetic_dataset  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -25,6 +26,8 @@ def parse_args(argv=None):
     parser.add_argument('--num-train', type=int, default=200)
     parser.add_argument('--num-val', type=int, default=50)
     parser.add_argument('--image-size', type=int, nargs=2, default=(256, 320), metavar=('H', 'W'))
+    parser.add_argument('--ref-vlm', action='store_true',
+                        help='also write REF-VLM conversations (ref_vlm/{train,val}.json + COCO val ground truth)')
     return parser.parse_args(argv)
 
 
@@ -40,6 +43,13 @@ def main(argv=None):
             counts[rec['question_type']] = counts.get(rec['question_type'], 0) + 1
         print(f'  vqa {split}: {path} ({sum(counts.values())} questions: '
               + ', '.join(f'{k} {v}' for k, v in counts.items()) + ')')
+    if args.ref_vlm:
+        for name, path in make_ref_vlm_set(args.out, seed=args.seed).items():
+            kinds = {}
+            if name in ('train', 'val'):
+                for rec in json.loads(path.read_text(encoding='utf-8')):
+                    kinds[rec['question_type']] = kinds.get(rec['question_type'], 0) + 1
+            print(f'  ref_vlm {name}: {path}' + (f' ({kinds})' if kinds else ''))
     print(f'done in {time.perf_counter() - start:.1f} s')
 
 

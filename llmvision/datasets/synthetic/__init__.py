@@ -8,7 +8,8 @@ tokenizers (:func:`build_bert_tokenizer`, :func:`build_llm_tokenizer`) and retur
 from .bert_tokenizer import build_bert_tokenizer
 from .generator import SyntheticPaths, make_synthetic_dataset
 from .llm_tokenizer import build_llm_tokenizer
+from .ref_vlm import make_ref_vlm_set
 from .vocabulary import category_names
 
 __all__ = ['make_synthetic_dataset', 'SyntheticPaths', 'build_bert_tokenizer', 'build_llm_tokenizer',
-           'category_names']
+           'category_names', 'make_ref_vlm_set']
