@@ -115,12 +115,12 @@ def main():
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu', choices=['cuda', 'cpu'])
     parser.add_argument('--models', nargs='+', default=['qwen2-0.5b', 'llama-7b'], choices=sorted(TEXT))
     parser.add_argument('--text-tokens', nargs='+', type=int, default=[32, 128, 512])
-    parser.add_argument('--iters', type=int, default=None, help='timed repeats (GPU 20, CPU 2)')
+    parser.add_argument('--iters', type=int, default=None, help='timed repeats (GPU 20, CPU 1)')
     parser.add_argument('--warmup', type=int, default=None, help='untimed repeats (GPU 5, CPU 1)')
     parser.add_argument('--out', default=None, help='also write the rows as json here')
     args = parser.parse_args()
     gpu = args.device == 'cuda'
-    iters = args.iters or (20 if gpu else 2)
+    iters = args.iters or (20 if gpu else 1)
     warmup = args.warmup if args.warmup is not None else (5 if gpu else 1)
     dtype = torch.bfloat16 if gpu else torch.float32
     mode = ('GPU (%s), bf16' % torch.cuda.get_device_name()) if gpu else \

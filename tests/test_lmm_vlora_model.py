@@ -129,6 +129,18 @@ def test_gradient_checkpointing_same_loss_and_grads():
         torch.testing.assert_close(grads_cp[k], grads_ref[k], atol=1e-5, rtol=1e-4, msg=k)
 
 
+def test_multi_image_sample_sums_its_images_factors():
+    model = build()
+    pix = pixels(3)
+    with torch.no_grad():
+        w = model.perceptual_weights(pix, [2, 0, 1])
+        each = model.weight_generator(model.vision_features(pix))
+    for t in 'qkvom':
+        torch.testing.assert_close(w.A[t][0], each.A[t][0] + each.A[t][1])
+        assert (w.A[t][1] == 0).all()
+        torch.testing.assert_close(w.A[t][2], each.A[t][2])
+
+
 def test_text_only_batch_keeps_generator_in_graph():
     model = build(freeze_llm=True).train()
     loss = model(None, samples([PROMPTS[2]]), mode='loss')['loss']

@@ -85,9 +85,13 @@ class VLoRAModel(LLaVAModel):
         feats = self.vision_features(pixel_values)
         dtype = gen.visual_proj.weight.dtype
         per_image = gen(feats.to(dtype))
-        owner = torch.repeat_interleave(torch.arange(len(image_counts), device=feats.device),
-                                        torch.tensor(list(image_counts), device=feats.device))
-        A = {t: a.new_zeros(len(image_counts), *a.shape[1:]).index_add(0, owner, a) for t, a in per_image.A.items()}
+        counts = list(image_counts)
+        if all(c == 1 for c in counts):
+            return per_image
+        owner = torch.repeat_interleave(torch.arange(len(counts)), torch.tensor(counts))
+        assign = torch.zeros(len(counts), len(owner), dtype=dtype, device=feats.device)  # [B, N] sample <- image
+        assign[owner, torch.arange(len(owner))] = 1
+        A = {t: (assign @ a.flatten(1)).view(len(counts), *a.shape[1:]) for t, a in per_image.A.items()}
         return PerceptualWeights(per_image.layer_ids, A, per_image.B)
 
     def prepare_batch(self, inputs: Optional[torch.Tensor], data_samples: Sequence,
