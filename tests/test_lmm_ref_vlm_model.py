@@ -116,3 +116,19 @@ def test_predict_parses_and_returns_pixel_boxes(model, ref_set, monkeypatch):
     monkeypatch.setattr(model, 'generate_ids', lambda batch, **kw: [rows[0][:3], rows[1][:-4]])
     out = model(**model.data_preprocessor(pseudo_collate(samples), False), mode='predict')
     assert all(o.parse_error for o in out) and all(len(o.pred_instances.bboxes) == 0 for o in out)
+
+
+def test_recipe_configs():
+    from mmengine.config import Config
+
+    from llmvision.registry import MODELS
+    cfg = Config.fromfile('configs/ref_vlm/ref_vlm_vicuna_7b_stage2.py')
+    box = cfg.model.decoders.box
+    assert (box.num_layers, box.embed_dims, box.num_heads, box.ffn_dim, box.num_queries) == (6, 256, 8, 2048, 100)
+    assert cfg.optim_wrapper.optimizer.lr == 2e-6 and cfg.optim_wrapper.clip_grad.max_norm == 1.0
+    assert cfg.train_cfg.max_epochs == 1 and cfg.param_scheduler[0].end == pytest.approx(0.03)
+    assert cfg.model.loss_weights == dict(llm=1.0, box=0.5) and cfg.model.visual_features.out_indices == (0, 1, 2)
+    with pytest.raises(FileNotFoundError, match='never downloads'):
+        MODELS.build(cfg.model)
+    tiny = Config.fromfile('configs/ref_vlm/ref_vlm_tiny_synthetic.py')
+    assert tiny.model.loss_weights == dict(llm=1.0, box=0.5, keypoint=1.0)
