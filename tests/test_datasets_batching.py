@@ -3,10 +3,10 @@ import torch
 from mmengine.dataset import DefaultSampler, pseudo_collate
 from mmengine.runner import Runner
 
+from helpers import grounding_record, write_image, write_jsonl
 from llmvision.datasets import AspectRatioBatchSampler, ODVGDataset
 from llmvision.datasets.transforms import LoadAnnotations, LoadImageFromFile, PackDetInputs
 from llmvision.models.data_preprocessors import GDINO_MEAN, GDINO_STD, DetDataPreprocessor, make_pixel_mask
-from test_datasets_tiny_files import grounding_record, write_image, write_jsonl
 
 SIZES = [(30, 50), (45, 20), (20, 36), (33, 17), (24, 24), (40, 28), (16, 44)]  # (H, W)
 

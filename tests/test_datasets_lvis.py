@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from lvis import LVIS
 
+from helpers import write_image
 from llmvision.datasets import BadSampleError, LVISDataset
 from llmvision.datasets.transforms import LoadAnnotations, LoadImageFromFile, PackDetInputs
-from test_datasets_tiny_files import write_image
 
 CATS = [dict(id=7, name='zebra', frequency='r'), dict(id=2, name='aerosol_can', frequency='f'),
         dict(id=4, name='bear', frequency='c')]

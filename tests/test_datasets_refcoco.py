@@ -5,9 +5,9 @@ import pickle
 import pytest
 import torch
 
+from helpers import write_image
 from llmvision.datasets import BadSampleError, MDETRRefDataset, RefCOCODataset
 from llmvision.datasets.transforms import LoadAnnotations, LoadImageFromFile, PackDetInputs
-from test_datasets_tiny_files import write_image
 
 PIPELINE = [dict(type=LoadImageFromFile), dict(type=LoadAnnotations), dict(type=PackDetInputs)]
 
@@ -92,3 +92,14 @@ def test_mdetr_bad_spans(tmp_path):
         MDETRRefDataset(ann_file=ann, data_prefix=dict(img=str(tmp_path / 'img')))
     ds = MDETRRefDataset(ann_file=ann, data_prefix=dict(img=str(tmp_path / 'img')), on_bad_sample='skip')
     assert len(ds) == 1 and ds.num_skipped == 1
+
+
+def test_rec_heuristic_reaches_the_samples_from_the_config(synthetic_data):
+    """The RefCOCO config bases switch LLMDet's REC heuristic on through the dataset metainfo."""
+    from llmvision.registry import DATASETS
+    from llmvision.utils.config import load_config
+    cfg = load_config('configs/grounding_dino/grounding_dino_tiny_synthetic_refcoco.py',
+                      {'test_dataloader.dataset.data_root': str(synthetic_data.refcoco_root)})
+    assert 'rec_heuristic' not in cfg.model.test_cfg
+    dataset = DATASETS.build(cfg.test_dataloader.dataset)
+    assert dataset[0]['data_samples'].metainfo['rec_heuristic'] == dict(all_captions=True)

@@ -4,6 +4,7 @@ import random
 import numpy as np
 import torch
 
+from helpers import grounding_record, write_image, write_jsonl
 from llmvision.datasets import ODVGDataset
 from llmvision.datasets.transforms import (
     LoadAnnotations,
@@ -12,7 +13,6 @@ from llmvision.datasets.transforms import (
     RandomChoiceResize,
     RandomFlip,
 )
-from test_datasets_tiny_files import grounding_record, write_image, write_jsonl
 
 
 def _dataset(tmp_path, **kw):

@@ -12,9 +12,9 @@ import sys
 import pytest
 import torch
 
+from helpers import WORDS, our_tiny_model
 from llmvision.checkpoint import convert_mmdet_grounding_dino, detect_format, load_grounding_dino_checkpoint
 from llmvision.models.language import write_bert_vocab
-from test_detector_parity import WORDS, our_tiny_model
 
 NORMS = {'norm1': 0, 'norm2': 1, 'norm3': 2, 'norm4': 3}
 

@@ -4,9 +4,9 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from helpers import WORDS, astronaut, sample
 from llmvision.models.language import BertTextEncoder, write_bert_vocab
 from llmvision.registry import MODELS
-from test_detector_parity import WORDS, astronaut, sample
 
 
 def tiny_text(vocab):

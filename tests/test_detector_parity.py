@@ -14,21 +14,12 @@ an integer, so phrases of more than one token get a wrong text position embeddin
 patches that one function to encode float positions (what the original Grounding-DINO / mmdet do);
 the rest of the transformers forward runs untouched.
 """
-import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
-from mmengine.structures import InstanceData
 
+from helpers import BERT_HIDDEN, D_MODEL, LAYERS, QUERIES, WORDS, astronaut, our_tiny_model, sample
 from llmvision.checkpoint import convert_hf_grounding_dino, load_converted
-from llmvision.models.backbones import ChannelMapperNeck, SwinBackbone
-from llmvision.models.detectors import GroundingDINO
-from llmvision.models.language import BertTextEncoder, write_bert_vocab
-from llmvision.structures import DetDataSample
-
-WORDS = ['a', 'woman', 'person', 'face', 'hair', 'rocket', 'space', 'suit', 'flag', 'the', 'with',
-         'red', 'white', 'dog', 'cat', 'remote', 'control', 'in', 'of', 'and']
-D_MODEL, BERT_HIDDEN, QUERIES, LAYERS = 64, 32, 50, 2
+from llmvision.models.language import write_bert_vocab
 
 
 def hf_tiny_model():
@@ -47,40 +38,6 @@ def hf_tiny_model():
         for name, p in model.named_parameters():  # shared (tied) tensors are visited once
             p.add_(torch.randn_like(p) * (0.3 if name.endswith(('vision_param', 'text_param')) else 0.05))
     return model
-
-
-def our_tiny_model(vocab_dir, **overrides):
-    cfg = dict(
-        backbone=SwinBackbone(embed_dims=24, depths=(1, 1, 2, 1), num_heads=(1, 2, 3, 4), window_size=7,
-                              drop_path_rate=0.0, out_indices=(1, 2, 3)),
-        neck=ChannelMapperNeck(in_channels=(48, 96, 192), out_channels=D_MODEL, num_extra_levels=1),
-        text_encoder=BertTextEncoder(
-            bert_config=dict(vocab_size=1100, hidden_size=BERT_HIDDEN, num_hidden_layers=2,
-                             num_attention_heads=2, intermediate_size=64, max_position_embeddings=64),
-            tokenizer=vocab_dir, position_convention='hf'),
-        embed_dims=D_MODEL, num_queries=QUERIES,
-        encoder=dict(num_layers=LAYERS, num_heads=4, ffn_dim=128, text_num_heads=2, text_ffn_dim=64,
-                     fusion_embed_dim=64, fusion_num_heads=2, fusion_dropout=0.0),
-        decoder=dict(num_layers=LAYERS, num_heads=4, text_num_heads=4, ffn_dim=128, refine_eps=1e-5))
-    cfg.update(overrides)
-    return GroundingDINO(**cfg)
-
-
-def astronaut(hw):
-    from skimage.data import astronaut as load
-    img = torch.from_numpy(np.ascontiguousarray(load())).permute(2, 0, 1).float()[None]
-    img = F.interpolate(img, size=hw, mode='bilinear', align_corners=False)
-    mean = torch.tensor([123.675, 116.28, 103.53]).view(1, 3, 1, 1)
-    std = torch.tensor([58.395, 57.12, 57.375]).view(1, 3, 1, 1)
-    return (img - mean) / std
-
-
-def sample(text, img_shape, batch_shape, **meta):
-    meta = dict(dict(ori_shape=img_shape), **meta)
-    s = DetDataSample(metainfo=dict(text=text, img_shape=img_shape, batch_input_shape=batch_shape,
-                                    **meta))
-    s.gt_instances = InstanceData()
-    return s
 
 
 @pytest.fixture(scope='module')

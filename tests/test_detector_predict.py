@@ -2,9 +2,9 @@
 import pytest
 import torch
 
+from helpers import WORDS, astronaut, our_tiny_model, sample
 from llmvision.models.detectors import entity_scores, predict_instances
 from llmvision.models.language import write_bert_vocab
-from test_detector_parity import WORDS, astronaut, our_tiny_model, sample
 
 NAMES = [f'{a} {b}' for a in WORDS[:9] for b in WORDS[9:14]]  # 45 two-word names
 

@@ -3,11 +3,11 @@ import pytest
 import torch
 from mmengine.structures import InstanceData
 
+from helpers import WORDS, astronaut, our_tiny_model, sample
 from llmvision.models.detectors import rec_heuristic as rh
 from llmvision.models.detectors.rec_heuristic import RecHeuristic, spatial_bias, spatial_directions
 from llmvision.models.language import write_bert_vocab
 from llmvision.utils import noun_phrases as nps
-from test_detector_parity import WORDS, astronaut, our_tiny_model, sample
 
 H, W = 100, 200
 # centres: x = 20, 60, 100, 140, 180 (of 200); y = 90, 70, 50, 30, 10 (of 100)
@@ -176,6 +176,11 @@ def test_predict_end_to_end(model, monkeypatch):
     assert len(full) == 20 and torch.allclose(full.scores, ref_scores, atol=1e-6)
     assert torch.allclose(full.bboxes, ref_boxes)
     assert not torch.allclose(full.bboxes, explicit.bboxes)  # the spatial word changed the order
+    # the same switched on by the sample's metainfo (a REC dataset's metainfo), which wins over test_cfg
+    by_meta = _run(model, text, {}, rec_heuristic=dict(all_captions=True))
+    assert torch.equal(by_meta.scores, full.scores) and torch.equal(by_meta.bboxes, full.bboxes)
+    off_by_meta = _run(model, text, dict(rec_heuristic=dict(all_captions=True)), rec_heuristic=None)
+    assert torch.equal(off_by_meta.scores, whole.scores)
     # a REC sample with the heuristic: top-1 after the re-sort
     on = _run(model, text, dict(rec_heuristic=dict()), rec=True)
     assert len(on) == 1 and torch.allclose(on.bboxes, full.bboxes[:1])

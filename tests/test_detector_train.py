@@ -4,8 +4,8 @@ import pytest
 import torch
 from mmengine.structures import InstanceData
 
+from helpers import WORDS, astronaut, our_tiny_model, sample
 from llmvision.models.language import write_bert_vocab
-from test_detector_parity import WORDS, astronaut, our_tiny_model, sample
 
 DN = dict(label_noise_scale=0.5, box_noise_scale=1.0, group_cfg=dict(dynamic=True, num_dn_queries=20))
 

@@ -9,10 +9,10 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from helpers import to_samples
 from llmvision.evaluation import CocoMetric, MultiDatasetMetric, build_ground_truth, evaluate_boxes
 from llmvision.evaluation.predictions import results_to_detections
 from llmvision.evaluation.synthetic import make_detection_set
-from test_evaluation_lvis import to_samples
 
 
 def coco_reference(dataset, results, max_dets=(1, 10, 100)):

@@ -7,10 +7,10 @@ import pytest
 import torch
 from mmengine.structures import InstanceData
 
+from helpers import to_samples
 from llmvision.evaluation import LVISFixedAPMetric, build_ground_truth, results2json, results_to_detections
 from llmvision.evaluation.synthetic import make_detection_set
 from llmvision.structures.data_sample import DetDataSample
-from test_evaluation_lvis import to_samples
 
 
 @pytest.fixture

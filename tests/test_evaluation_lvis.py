@@ -5,13 +5,11 @@ from collections import defaultdict
 
 import numpy as np
 import pytest
-import torch
-from mmengine.structures import InstanceData
 
+from helpers import to_samples
 from llmvision.evaluation import LVISFixedAPMetric, LVISMetric, build_ground_truth, evaluate_boxes
 from llmvision.evaluation.predictions import results_to_detections, top_k_per_category
 from llmvision.evaluation.synthetic import make_detection_set
-from llmvision.structures.data_sample import DetDataSample
 
 KEYS = ['AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'APr', 'APc', 'APf']
 
@@ -38,26 +36,6 @@ def lvis_reference(lvis, ann_file, results, max_dets_per_image=-1, max_dets_per_
     ev.params.max_dets = max_dets_per_image
     ev.run()
     return ev
-
-
-def to_samples(dataset, results):
-    """Result-format dicts -> DetDataSamples (labels index the sorted category ids)."""
-    cat_ids = sorted(c['id'] for c in dataset['categories'])
-    by_img = defaultdict(list)
-    for r in results:
-        by_img[r['image_id']].append(r)
-    samples = []
-    for im in dataset['images']:
-        rs = by_img[im['id']]
-        s = DetDataSample(metainfo=dict(img_id=im['id'], ori_shape=(im['height'], im['width'])))
-        p = InstanceData()
-        b = torch.tensor([r['bbox'] for r in rs], dtype=torch.float64).reshape(-1, 4)
-        p.bboxes = torch.cat([b[:, :2], b[:, :2] + b[:, 2:]], 1)
-        p.scores = torch.tensor([r['score'] for r in rs], dtype=torch.float64)
-        p.labels = torch.tensor([cat_ids.index(r['category_id']) for r in rs], dtype=torch.long)
-        s.pred_instances = p
-        samples.append(s)
-    return samples
 
 
 @pytest.mark.parametrize('seed', [0, 1, 2])

@@ -8,6 +8,7 @@ import pytest
 import torch
 from mmcv.transforms import RandomChoice
 
+from helpers import PALETTE, grounding_record, write_image, write_jsonl
 from llmvision.datasets import ODVGDataset
 from llmvision.datasets.transforms import (
     FilterEmptyBoxes,
@@ -22,7 +23,6 @@ from llmvision.datasets.transforms import (
     keep_ratio_size,
     swap_left_right,
 )
-from test_datasets_tiny_files import PALETTE, grounding_record, write_image, write_jsonl
 
 
 def _results(h=60, w=90, seed=0):

@@ -14,7 +14,3 @@ with read_base():
     from .._base_.datasets.refcoco import *  # noqa: F401,F403
     from .._base_.runtime import *  # noqa: F401,F403
     from .grounding_dino_swin_t import *  # noqa: F401,F403
-
-# LLMDet's REC inference: score the expression's first noun phrase, re-score boxes by its
-# left / right / top / bottom words (llmvision/models/detectors/rec_heuristic.py)
-model['test_cfg'].update(rec_heuristic=dict(all_captions=True))  # noqa: F405

@@ -19,6 +19,3 @@ refcoco_dataset = 'refcoco+'
 refcoco_split_by = 'unc'
 
 test_dataloader['dataset'].update(dataset=refcoco_dataset, split_by=refcoco_split_by)  # noqa: F405
-# LLMDet's REC inference: score the expression's first noun phrase, re-score boxes by its
-# left / right / top / bottom words (llmvision/models/detectors/rec_heuristic.py)
-model['test_cfg'].update(rec_heuristic=dict(all_captions=True))  # noqa: F405

@@ -12,7 +12,3 @@ with read_base():
 from mmengine.runner import TestLoop
 
 test_cfg = dict(type=TestLoop)
-
-# LLMDet's REC inference: score the expression's first noun phrase, re-score boxes by its
-# left / right / top / bottom words (llmvision/models/detectors/rec_heuristic.py)
-model['test_cfg'].update(rec_heuristic=dict(all_captions=True))  # noqa: F405

@@ -75,11 +75,13 @@ class GroundingBaseDataset(BaseDataset):
         return parse_with_policy(entries, parse, self.bad_samples, source, describe)
 
     def get_data_info(self, idx: int) -> dict:
-        """mmengine's data info, plus ``dataset_name`` when the dataset's metainfo names it (the
-        per-dataset routing key of ``MultiDatasetMetric``, e.g. ODinW)."""
+        """mmengine's data info, plus ``dataset_name`` (the per-dataset routing key of
+        ``MultiDatasetMetric``, e.g. ODinW) and ``rec_heuristic`` (LLMDet's REC inference for the
+        samples of a referring-expression set) when the dataset's metainfo sets them."""
         info = super().get_data_info(idx)
-        if 'dataset_name' in self.metainfo:
-            info['dataset_name'] = self.metainfo['dataset_name']
+        for key in ('dataset_name', 'rec_heuristic'):
+            if key in self.metainfo:
+                info[key] = self.metainfo[key]
         return info
 
     def prepare_data(self, idx: int):

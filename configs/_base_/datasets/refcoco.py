@@ -25,6 +25,10 @@ refcoco_dataset = 'refcoco'
 refcoco_split_by = 'unc'
 refcoco_split = 'val'
 img_scale = (800, 1333)  # short side, long-side cap
+# LLMDet's REC inference on every sample (the model reads it from the sample metainfo): score the
+# expression's first noun phrase, re-score boxes by its left / right / top / bottom words
+# (llmvision/models/detectors/rec_heuristic.py)
+rec_heuristic = dict(all_captions=True)
 
 # ------------------------------------------------------------------ data
 test_pipeline = [
@@ -46,6 +50,7 @@ test_dataloader = dict(
         split_by=refcoco_split_by,
         split=refcoco_split,
         data_prefix=dict(img='train2014/'),
+        metainfo=dict(rec_heuristic=rec_heuristic),
         test_mode=True,
         pipeline=test_pipeline))
 test_evaluator = dict(type=RefExpMetric, topk=(1, 5, 10), iou_thr=0.5, iou_mode='>=',

@@ -11,6 +11,10 @@ from llmvision.evaluation import RefExpMetric
 
 data_root = 'data/synthetic/'
 refcoco_split = 'val'
+# LLMDet's REC inference on every sample (the model reads it from the sample metainfo): score the
+# expression's first noun phrase, re-score boxes by its left / right / top / bottom words
+# (llmvision/models/detectors/rec_heuristic.py)
+rec_heuristic = dict(all_captions=True)
 
 test_pipeline = [
     dict(type=LoadImageFromFile),
@@ -30,6 +34,7 @@ test_dataloader = dict(
         split_by='unc',
         split=refcoco_split,
         data_prefix=dict(img='../images/'),
+        metainfo=dict(rec_heuristic=rec_heuristic),
         test_mode=True,
         pipeline=test_pipeline))
 test_evaluator = dict(type=RefExpMetric, topk=(1, 5, 10), iou_thr=0.5, iou_mode='>=',

@@ -10,7 +10,7 @@ from ...structures import DetDataSample
 DEFAULT_META_KEYS = ('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'flip', 'flip_direction',
                      'text', 'custom_entities', 'tokens_positive', 'long_caption', 'phrases',
                      'neg_category_ids', 'not_exhaustive_category_ids', 'ref_id', 'ann_id', 'sent_id',
-                     'ori_gt_bboxes', 'split', 'sample_idx', 'dataset_name', 'tags')
+                     'ori_gt_bboxes', 'split', 'sample_idx', 'dataset_name', 'tags', 'rec_heuristic')
 
 
 @TRANSFORMS.register_module()

@@ -63,7 +63,8 @@ class GroundingDINO(BaseModel):
         test_cfg: ``max_per_img`` (300), ``chunked_size`` (40 names per prompt, <=0 disables),
             ``rec_top1`` (keep only the best box; also per sample via metainfo ``rec=True``),
             ``rec_heuristic`` (None, or kwargs of :class:`RecHeuristic`: LLMDet's first-noun-phrase
-            entity and left/right/top/bottom re-scoring for REC samples).
+            entity and left/right/top/bottom re-scoring for REC samples). A sample's metainfo
+            ``rec_heuristic`` (set by a REC dataset's metainfo) takes precedence for that sample.
         freeze_backbone: keep backbone (and neck if ``freeze_neck``) weights fixed.
     """
 
@@ -350,7 +351,9 @@ class GroundingDINO(BaseModel):
         """
         img = self.pre_transformer(self.extract_feat(inputs), self._pixel_valid(inputs, data_samples))
         chunk = int(self.test_cfg.get('chunked_size', 40) or 0)
-        heuristic = RecHeuristic.from_cfg(self.test_cfg.get('rec_heuristic'))
+        default = RecHeuristic.from_cfg(self.test_cfg.get('rec_heuristic'))
+        heuristics = [RecHeuristic.from_cfg(s.metainfo['rec_heuristic']) if 'rec_heuristic' in s.metainfo
+                      else default for s in data_samples]
         jobs = []  # per sample: list of (caption, spans, label_offset)
         for i, s in enumerate(data_samples):
             text = s.metainfo.get('text')
@@ -363,6 +366,7 @@ class GroundingDINO(BaseModel):
                 jobs.append(parts)
             else:
                 caption, spans = self._prompt_of(s, i)
+                heuristic = heuristics[i]
                 if heuristic is not None and heuristic.applies(s.metainfo, self.test_cfg):
                     spans = heuristic.entity_spans(caption, spans)
                 jobs.append([(caption, spans, 0)])
@@ -376,6 +380,7 @@ class GroundingDINO(BaseModel):
             for row, i in enumerate(ids):
                 meta = data_samples[i].metainfo
                 top1 = bool(self.test_cfg.get('rec_top1')) or bool(meta.get('rec', False))
+                heuristic = heuristics[i]
                 rescore = heuristic is not None and heuristic.applies(meta, self.test_cfg)
                 pred = predict_instances(
                     out.all_cls_scores[-1, row], out.all_bbox_preds[-1, row], maps[row], meta,
