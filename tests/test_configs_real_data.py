@@ -88,9 +88,28 @@ def test_refcoco_configs(size):
         assert ds.type is RefCOCODataset
         assert (ds.data_root, ds.dataset, ds.split_by, ds.split) == ('data/refcoco/', family, split_by, 'val')
         assert ds.data_prefix.img == 'train2014/'
+        # LLMDet's REC heuristic on every expression, switched on by the dataset, not the model
+        assert ds.metainfo.rec_heuristic == dict(all_captions=True) and 'rec_heuristic' not in cfg.model.test_cfg
         ev = cfg.test_evaluator
         assert ev.type is RefExpMetric and tuple(ev.topk) == (1, 5, 10) and ev.iou_thr == 0.5
         assert ev.iou_mode == '>=' and ev.split == 'val'
+
+
+def test_llm_wrapper_configs_share_the_recipe_and_differ_in_the_llm():
+    qwen = load_config('configs/llm_wrapper/llm_wrapper_qwen2_0.5b_refcoco.py')
+    llama = load_config('configs/llm_wrapper/llm_wrapper_llama3_8b_refcoco.py')
+    paths = {'checkpoints/Qwen2-0.5B-Instruct': qwen, 'checkpoints/Meta-Llama-3-8B-Instruct': llama}
+    for path, cfg in paths.items():
+        # every place that loads the LLM or its tokenizer reads this config's path
+        assert cfg.model.llm.pretrained_model_name_or_path == path
+        assert cfg.model.tokenizer.pretrained_model_name_or_path == path
+        assert cfg.train_dataloader.dataset.tokenizer.pretrained_model_name_or_path == path
+        lora = cfg.model.lora
+        assert (lora.r, lora.lora_alpha, lora.lora_dropout) == (128, 256, 0.1) and 'lm_head' in lora.target_modules
+        assert cfg.optim_wrapper.optimizer.lr == 1e-5 and cfg.train_dataloader.batch_size == 4
+    strip = ('llm', 'tokenizer')
+    assert {k: v for k, v in qwen.model.items() if k not in strip} == \
+        {k: v for k, v in llama.model.items() if k not in strip}
 
 
 @pytest.mark.parametrize('size', SIZES)

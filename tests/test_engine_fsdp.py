@@ -29,9 +29,15 @@ def test_strategy_dicts():
     assert wrapper['type'] == 'FSDPOptimWrapper' and wrapper['autocast'] is False
     assert fsdp_strategy(_cfg(), amp='bf16')[1]['autocast'] is True
     Config(dict(strategy=strategy)).pretty_text  # the runner dumps it as text
+    # the names the strategy dict uses resolve to our wrapper and to a policy that wraps by size
     from mmengine.registry import FUNCTIONS, MODEL_WRAPPERS
-    assert MODEL_WRAPPERS.get('LLMVisionFSDP') is not None
-    assert FUNCTIONS.get('size_based_auto_wrap_policy') is not None
+
+    from llmvision.engine.fsdp_cfg import LLMVisionFSDP
+    assert MODEL_WRAPPERS.get('LLMVisionFSDP') is LLMVisionFSDP
+    policy = FUNCTIONS.get('size_based_auto_wrap_policy')
+    big, small = torch.nn.Linear(100, 100), torch.nn.Linear(10, 10)  # 10100 and 110 parameters
+    assert policy(big, recurse=False, nonwrapped_numel=10100, min_num_params=1000) is True
+    assert policy(small, recurse=False, nonwrapped_numel=110, min_num_params=1000) is False
 
 
 def test_bad_options():
