@@ -14,7 +14,8 @@ boxes / keypoints, mapped back to pixels of the original image (metainfo ``squar
 gets ``pred_text``, ``parse_error`` (``None`` when the answer parsed), ``pred_triplets``
 (``[{'phrase', 'unit', 'bboxes' [n, 4] pixel xyxy, 'keypoints' [n, K, 3] (x, y, visibility prob)}]``) and
 ``pred_instances`` (every decoded box, ``scores`` and ``labels`` = index of the phrase in ``class_names`` or
--1; for keypoint units also ``keypoints``) for the REC / COCO / OKS metrics.
+-1, boxes of other phrases dropped when ``class_names`` is set; for keypoint units also ``keypoints``) for the
+REC / COCO / OKS metrics.
 """
 from typing import Dict, List, Optional, Sequence
 
@@ -259,4 +260,6 @@ class REFVLMModel(LLaVAModel):
         inst.labels = torch.cat(labels) if labels else torch.zeros(0, dtype=torch.long)
         if kpts and len(kpts) == len(triplets):
             inst.keypoints = torch.cat(kpts)
+        if self.class_names is not None:  # box metrics need a category: phrases outside class_names drop out
+            inst = inst[inst.labels >= 0]
         ds.pred_instances = inst
