@@ -77,3 +77,15 @@ def test_missing_local_folders_name_what_to_put_where():
     cfg.model.vision_encoder = tiny_clip_vision_cfg()
     with pytest.raises(FileNotFoundError, match='vicuna-7b-v1.5.*put the model files'):
         MODELS.build(cfg.model)
+
+
+def test_tiny_config_is_the_tiny_llava_with_vlora():
+    """Same data, schedule, hooks and model parts as the tiny LLaVA (the it-learns comparison is fair)."""
+    from llmvision.models.lmm import VLoRAModel
+    ours = load('vlora_tiny_synthetic')
+    llava = Config.fromfile(os.path.join(ROOT, 'configs/llava/llava_tiny_synthetic.py'))
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader', 'optim_wrapper', 'param_scheduler',
+                'train_cfg', 'default_hooks', 'test_evaluator', 'randomness', 'env_cfg'):
+        assert ours[key] == llava[key], key
+    differ = {k for k in set(ours.model) | set(llava.model) if not ours.model.get(k) == llava.model.get(k)}
+    assert differ == {'type', 'projector', 'weight_generator'} and ours.model.type is VLoRAModel
