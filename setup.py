@@ -1,7 +1,7 @@
 """Install llmvision: ``pip install -e .`` (add ``[dev]`` for the test tools).
 
-Versions are pinned to a set that installs together without a compile step on current
-Python (no mmdet, no compiled mmcv: see README "Why no mmdet"). ``INSTALL_REQUIRES`` lists what
+Versions are pinned to a set that installs together without a compile step on current Python
+(no mmdet, no compiled mmcv: see the opening section of README.md). ``INSTALL_REQUIRES`` lists what
 llmvision and tools/ import; the evaluators' reference implementations (lvis-api, pycocotools,
 faster-coco-eval), used only by the parity tests and benchmarks, are in the ``dev`` extra.
 """
