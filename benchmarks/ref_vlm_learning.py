@@ -33,10 +33,12 @@ def data_options(data: str) -> list:
     return opts
 
 
-def largest_box_p1(data: str) -> dict:
-    """P@1 (IoU > 0.5) of answering every val REC question with its image's largest ground-truth box."""
+def largest_box_p1(data: str, limit: int = None) -> dict:
+    """P@1 (IoU > 0.5) of answering the val REC questions (the first ``limit``, as the dataset's ``indices``)
+    with their image's largest ground-truth box."""
     d = Path(data)
     recs = [r for r in json.loads((d / 'ref_vlm' / 'val.json').read_text()) if r['question_type'] == 'rec']
+    recs = recs[:limit] if limit else recs
     boxes = {}
     for line in (d / 'odvg' / 'val_detection.jsonl').read_text().splitlines():
         ln = json.loads(line)
@@ -71,7 +73,8 @@ def main(argv=None):
     result['image'] = evaluate(args.config, ckpt, opts, work_dir, 'eval_image')
     result['noise'] = evaluate(args.config, ckpt, opts + ['test_dataloader.dataset.image_ablation=noise'],
                                work_dir, 'eval_noise')
-    result['largest_box'] = largest_box_p1(args.data)
+    limit = [int(o.split('=')[1]) for o in opts if o.startswith('test_dataloader.dataset.indices=')]
+    result['largest_box'] = largest_box_p1(args.data, limit[-1] if limit else None)
     (work_dir / 'ref_vlm_learning.json').write_text(json.dumps(result, indent=1) + '\n')
     im, no = result['image'], result['noise']
     print('| REC P@1 (IoU > 0.5), synthetic val | value |\n|---|---|')
