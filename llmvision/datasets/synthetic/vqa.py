@@ -141,16 +141,19 @@ def vqa_records(split: str, images: Sequence[Tuple[str, Sequence[Obj]]], seed: i
     return records
 
 
-def multi_turn_records(records: Sequence[Dict]) -> List[Dict]:
-    """One conversation per image holding all of its questions (caption last, so no earlier answer gives a
-    later one away): ``question_type`` ``'multi'``. Cheaper training: the image is encoded once per 4-5
-    answers. Evaluate on the single-turn records."""
+def multi_turn_records(records: Sequence[Dict], seed: int = 0) -> List[Dict]:
+    """One conversation per image holding all of its questions: ``question_type`` ``'multi'``. Cheaper
+    training: the image is encoded once per 4-5 answers. The short questions come in a random order (seeded),
+    so every type also opens a conversation right after the image, as in the single-turn evaluation records;
+    the caption comes last, so no earlier answer gives a later one away."""
+    rng = np.random.default_rng([seed, 6])
     by_image: Dict[str, List[Dict]] = {}
     for r in records:
         by_image.setdefault(r['image'], []).append(r)
     out = []
     for image, recs in by_image.items():
-        recs = sorted(recs, key=lambda r: r['question_type'] == 'caption')
+        short = [r for r in recs if r['question_type'] != 'caption']
+        recs = [short[i] for i in rng.permutation(len(short))] + [r for r in recs if r['question_type'] == 'caption']
         turns = []
         for k, r in enumerate(recs):
             human, gpt = r['conversations']
@@ -184,7 +187,7 @@ def write_vqa_set(root: Union[str, os.PathLike], seed: int = 0) -> Tuple[Path, P
         records = vqa_records(split, read_detection_jsonl(root / 'odvg' / f'{split}_detection.jsonl'), seed)
         out.append(_write_json(root / 'vqa' / f'{split}.json', records))
         if split == 'train':
-            _write_json(root / 'vqa' / 'train_multiturn.json', multi_turn_records(records))
+            _write_json(root / 'vqa' / 'train_multiturn.json', multi_turn_records(records, seed))
     return out[0], out[1]
 
 
