@@ -133,6 +133,7 @@ def test_keypoint_decoder_shapes_and_losses():
     assert dec.kpt_head.layers[0].weight.grad.abs().sum() > 0
 
 
+@pytest.mark.slow
 def test_box_decoder_learns_to_read_the_query():
     """Two <REF> states name two fixed boxes; the decoder learns the mapping (the query carries the target)."""
     feats, maps = _maps(n=1)
