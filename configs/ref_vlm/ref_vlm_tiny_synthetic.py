@@ -4,7 +4,7 @@ Model: a tiny CLIP tower built from its config (96x96 input, 16x16 patches -> 36
 width 64, trained), ``mlp2x_gelu`` projector, a random 4-layer Qwen2 of width 128 with the set's byte-level BPE
 tokenizer (+ the 7 REF-VLM tags). Decoder features: a tiny timm ConvNeXt (stages 0-2, trained) plus the ViT
 tokens. Box decoder and keypoint decoder (5 keypoints): 3 DETR layers of width 64. Loss llm x1 + box x0.5 +
-keypoint x1. AdamW lr 1e-3, batch 16, warm-up then cosine. Chatml prompts without a system turn.
+keypoint x1. AdamW lr 2e-3, batch 16, 500 iterations (30 warm-up, then cosine). Chatml prompts without a system turn.
 
 Data: ``python tools/make_synthetic_dataset.py --out data/synthetic_ref_vlm --num-train 400 --num-val 60
 --ref-vlm`` (REC, detection, grounded description and keypoint conversations; ``ref_vlm/{train,val}.json``).
@@ -16,12 +16,9 @@ from mmengine.config import read_base
 
 with read_base():
     from .._base_.runtime import *  # noqa: F401,F403
+    from .._base_.schedules.tiny_synthetic_vqa import *  # noqa: F401,F403
 
 from mmengine.dataset import DefaultSampler, pseudo_collate
-from mmengine.hooks import CheckpointHook, LoggerHook
-from mmengine.optim import CosineAnnealingLR, LinearLR, OptimWrapper
-from mmengine.runner import IterBasedTrainLoop, TestLoop, ValLoop
-from torch.optim import AdamW
 from transformers import CLIPVisionConfig, Qwen2Config
 
 from llmvision.datasets.ref_vlm_json import RefVLMJsonDataset
@@ -38,9 +35,6 @@ from llmvision.utils.hf_builder import causal_lm_from_config
 # ---------------------------------------------------------------- settings
 data_root = 'data/synthetic_ref_vlm/'
 image_size = 96
-max_iters = 450
-lr = 1e-3
-warmup_iters = 30
 decoder = dict(embed_dims=64, num_layers=3, num_heads=4, ffn_dim=128, num_queries=16)
 
 # ---------------------------------------------------------------- model
@@ -83,18 +77,7 @@ test_dataloader = val_dataloader
 val_evaluator = [dict(type=RefExpMetric, topk=(1,), iou_thr=0.5, iou_mode='>'), dict(type=RefParseMetric)]
 test_evaluator = val_evaluator
 
-# ---------------------------------------------------------------- schedule
-optim_wrapper = dict(type=OptimWrapper, optimizer=dict(type=AdamW, lr=lr, weight_decay=0.0),
-                     clip_grad=dict(max_norm=1.0))
-param_scheduler = [
-    dict(type=LinearLR, start_factor=0.01, by_epoch=False, begin=0, end=warmup_iters),
-    dict(type=CosineAnnealingLR, by_epoch=False, begin=warmup_iters, end=max_iters, T_max=max_iters - warmup_iters,
-         eta_min=lr * 0.01),
-]
-train_cfg = dict(type=IterBasedTrainLoop, max_iters=max_iters, val_interval=max_iters)
-val_cfg = dict(type=ValLoop)
-test_cfg = dict(type=TestLoop)
-default_hooks.update(  # noqa: F405
-    logger=dict(type=LoggerHook, interval=50),
-    checkpoint=dict(type=CheckpointHook, interval=max_iters, by_epoch=False, max_keep_ckpts=1))
+# ---------------------------------------------------------------- schedule (the tiny LMMs' CPU schedule: AdamW lr 2e-3,
+# clip 1, 30 warm-up iterations, cosine over 500, batch 16)
+default_hooks.update(tiny_hooks)  # noqa: F405
 env_cfg.update(dist_cfg=dict(backend='gloo'))  # noqa: F405

@@ -60,21 +60,23 @@ class ShikraRECDataset(RefVLMJsonDataset):
         if not osp.isfile(self.ann_file):
             raise FileNotFoundError(f'Shikra REC jsonl {self.ann_file!r} not found: put the file there (e.g. '
                                     'REC_refcoco_unc_val.jsonl from the Shikra data release)')
-        out = []
         with open(self.ann_file, encoding='utf-8') as f:
-            for idx, text in enumerate(f):
-                if not text.strip():
-                    continue
-                try:
-                    line = json.loads(text)
-                    if not isinstance(line, dict):
-                        raise ValueError('a line must be a json object')
-                    rec = self._to_record(line, idx)
-                except (ValueError, json.JSONDecodeError) as e:
-                    self._bad_sample(BadSampleError(f'line {idx + 1}: {e}', source=self.ann_file), self.ann_file)
-                    continue
-                try:
-                    out.append(self._check_record(rec, idx))
-                except BadSampleError as error:
-                    self._bad_sample(error, self.ann_file)
-        return out
+            lines = [(i, t) for i, t in enumerate(f) if t.strip()]
+        infos = []
+        for idx, text in lines:
+            try:
+                infos.append(self._parse_line(text, idx))
+            except BadSampleError as error:
+                self._bad_sample(error, self.ann_file)
+        return infos
+
+    def _parse_line(self, text: str, idx: int) -> dict:
+        """One jsonl line -> data info (raises BadSampleError naming the line)."""
+        try:
+            line = json.loads(text)
+            if not isinstance(line, dict):
+                raise ValueError('a line must be a json object')
+            rec = self._to_record(line, idx)
+        except ValueError as e:  # json.JSONDecodeError is a ValueError
+            raise BadSampleError(f'line {idx + 1}: {e}', source=self.ann_file) from None
+        return self._check_record(rec, idx)
