@@ -2,7 +2,9 @@
 gradient clipping at 1.0 (the HF Trainer default the original used). The leaf config sets the learning rate
 (pre-train 1e-3, fine-tune 2e-5) and ``auto_scale_lr.base_batch_size`` (its global batch).
 
-Global batch = ``train_dataloader.batch_size`` x GPUs x ``optim_wrapper.accumulative_counts``.
+Global batch = ``train_dataloader.batch_size`` x GPUs x ``optim_wrapper.accumulative_counts``. mmengine rounds the
+warm-up down to whole iterations: an epoch under 67 iterations gets a warm-up of 0-1 iterations and its learning
+rate never leaves ``start_factor`` (LLaVA's sets have 2,180 / 5,197 iterations per epoch).
 """
 from mmengine.optim import CosineAnnealingLR, LinearLR
 from mmengine.runner import EpochBasedTrainLoop
