@@ -7,8 +7,11 @@
         --text "a red circle next to a blue square" --entities "red circle,blue square"
     # referring expression: one box
     python tools/image_demo.py IMG CONFIG --weights CKPT --rec --text "the red circle on the left"
+    # multimodal LLM (a LLaVA config): answer a question about each image
+    python tools/image_demo.py IMG CONFIG --weights CKPT --mode chat --text "What color is the triangle?"
 
-Writes ``OUT_DIR/vis/<name>.png`` (boxes, labels, scores) and ``OUT_DIR/preds/<name>.json``.
+Writes ``OUT_DIR/vis/<name>.png`` (boxes, labels, scores) and ``OUT_DIR/preds/<name>.json``; chat mode
+prints ``answer: ...`` per image and writes ``OUT_DIR/preds/<name>.json`` (image, question, answer).
 Bad input (missing image, empty text, a weights file that is no checkpoint or does not match
 the config, a device this machine lacks) ends with a one-line error and exit status 1; inputs,
 text and device are checked before the model is loaded. In a folder, an image that cannot be
@@ -31,11 +34,13 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Grounding-DINO image demo')
     parser.add_argument('inputs', help='an image file or a folder of images')
     parser.add_argument('config', help='model config')
-    parser.add_argument('--weights', required=True, help='checkpoint (ours, HF or mmdet format)')
+    parser.add_argument('--weights', required=True,
+                        help='checkpoint (ours, HF or mmdet format; chat: ours, llava-hf or original LLaVA)')
     parser.add_argument('--text', required=True,
                         help='categories "a . b ." (detection), a caption (grounding) or an '
-                        'expression (rec)')
-    parser.add_argument('--mode', choices=['detection', 'grounding', 'rec'], default='detection')
+                        'expression (rec) or a question (chat)')
+    parser.add_argument('--mode', choices=['detection', 'grounding', 'rec', 'chat'], default='detection',
+                        help='chat: a multimodal LLM config (configs/llava/) answers --text about the image')
     parser.add_argument('--rec', action='store_true', help='shortcut for --mode rec')
     parser.add_argument('--entities', help='grounding: comma-separated phrases of the caption '
                         '(default: nltk noun phrases when nltk data is installed)')
@@ -86,6 +91,8 @@ def run(args):
     mode = 'rec' if args.rec else args.mode
     if not args.text.strip():
         raise ValueError('empty --text')
+    if mode == 'chat':
+        return run_chat(args)
     entities = [e for e in args.entities.split(',')] if args.entities else None
     make_prompt(args.text, mode, entities)  # text, inputs, device and weights: before the model loads
     files = list_images(args.inputs)
@@ -107,6 +114,30 @@ def run(args):
     print(f'wrote {len(written)} image(s) to {osp.join(args.out_dir, "vis")}')
     if len(written) < len(files):
         raise DemoFailures(f'{len(failed)} of {len(files)} image(s) failed: {"; ".join(failed)}')
+    return written
+
+
+def run_chat(args):
+    """``--mode chat``: the config's multimodal LLM answers ``--text`` about each image; the answers are printed
+    and saved in ``OUT_DIR/preds/<name>.json``. Returns the json paths."""
+    from llmvision.apis.chat import chat, init_lmm
+    from llmvision.apis.inference import check_device
+    from llmvision.utils.compat import check_checkpoint_file
+
+    files = list_images(args.inputs)
+    check_device(args.device)
+    check_checkpoint_file(args.weights)
+    model = init_lmm(args.config, args.weights, device=args.device, cfg_options=args.cfg_options)
+    os.makedirs(osp.join(args.out_dir, 'preds'), exist_ok=True)
+    written = []
+    for path in files:
+        answer = chat(model, path, args.text)
+        out = osp.join(args.out_dir, 'preds', osp.splitext(osp.basename(path))[0] + '.json')
+        with open(out, 'w') as f:
+            json.dump(dict(image=path, mode='chat', question=args.text, answer=answer), f, indent=1)
+        print(f'{path}\nanswer: {answer}')
+        written.append(out)
+    print(f'wrote {len(written)} answer(s) to {osp.join(args.out_dir, "preds")}')
     return written
 
 
