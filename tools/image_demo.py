@@ -131,14 +131,32 @@ def run_chat(args):
     os.makedirs(osp.join(args.out_dir, 'preds'), exist_ok=True)
     written = []
     for path in files:
-        answer = chat(model, path, args.text)
+        extra = {}
+        if hasattr(model, 'ref_decoders'):  # REF-VLM: the answer's boxes / keypoints drawn in OUT_DIR/vis/
+            answer, extra = ref_vlm_chat_and_draw(model, path, args)
+        else:
+            answer = chat(model, path, args.text)
         out = osp.join(args.out_dir, 'preds', osp.splitext(osp.basename(path))[0] + '.json')
         with open(out, 'w') as f:
-            json.dump(dict(image=path, mode='chat', question=args.text, answer=answer), f, indent=1)
+            json.dump(dict(image=path, mode='chat', question=args.text, answer=answer, **extra), f, indent=1)
         print(f'{path}\nanswer: {answer}')
         written.append(out)
     print(f'wrote {len(written)} answer(s) to {osp.join(args.out_dir, "preds")}')
     return written
+
+
+def ref_vlm_chat_and_draw(model, path: str, args):
+    """A REF-VLM answer: draw its triplets into ``OUT_DIR/vis/<name>.png``; returns ``(answer, json extras)``."""
+    import cv2
+
+    from llmvision.apis.ref_vlm_chat import ref_vlm_chat
+    from llmvision.visualization import draw_ref_answer
+    answer, triplets = ref_vlm_chat(model, path, args.text)
+    os.makedirs(osp.join(args.out_dir, 'vis'), exist_ok=True)
+    drawn = draw_ref_answer(read_bgr(path)[..., ::-1], triplets)
+    cv2.imwrite(osp.join(args.out_dir, 'vis', osp.splitext(osp.basename(path))[0] + '.png'), drawn[..., ::-1])
+    return answer, dict(triplets=[{k: v.tolist() if hasattr(v, 'tolist') else v for k, v in t.items()}
+                                  for t in triplets])
 
 
 def predict_one(model, path: str, args, mode: str, entities) -> str:
