@@ -17,6 +17,7 @@ GPU: ``qwen2-0.5b`` and ``llama-7b`` shapes (shapes of ``benchmarks/lmm_step.py`
 CPU (REDUCED, says so in its output): Qwen2-0.5B shape timed in fp32 with fewer repeats; the 7B shape gets FLOPs
 only (time pending a GPU run):
     flock /tmp/llmvision_heavy.lock nice -n -5 python benchmarks/vlora_prefill.py --device cpu
+FLOPs alone (any machine, seconds): ``python benchmarks/vlora_prefill.py --device cpu --flops-only``.
 """
 import argparse
 import json
@@ -117,6 +118,7 @@ def main():
     parser.add_argument('--text-tokens', nargs='+', type=int, default=[32, 128, 512])
     parser.add_argument('--iters', type=int, default=None, help='timed repeats (GPU 20, CPU 1)')
     parser.add_argument('--warmup', type=int, default=None, help='untimed repeats (GPU 5, CPU 1)')
+    parser.add_argument('--flops-only', action='store_true', help='count FLOPs (meta device, seconds), time nothing')
     parser.add_argument('--out', default=None, help='also write the rows as json here')
     args = parser.parse_args()
     gpu = args.device == 'cuda'
@@ -125,11 +127,13 @@ def main():
     dtype = torch.bfloat16 if gpu else torch.float32
     mode = ('GPU (%s), bf16' % torch.cuda.get_device_name()) if gpu else \
         'CPU REDUCED: fp32, %d timed repeat(s), 7B shape FLOPs only (time needs a GPU)' % iters
+    if args.flops_only:
+        mode = 'FLOPs only (meta device), nothing timed'
     print(f'# VLoRA vs LLaVA prefill per sample, {mode}; {torch.get_num_threads()} threads')
     rows = []
     for name in args.models:
         meta = build(name, 'meta', dtype)
-        time_it = gpu or name == 'qwen2-0.5b'
+        time_it = not args.flops_only and (gpu or name == 'qwen2-0.5b')
         real = build(name, args.device, dtype) if time_it else None
         for n_text in args.text_tokens:
             row = dict(model=name, text_tokens=n_text)
@@ -154,7 +158,8 @@ def main():
           'VLoRA GFLOPs (generator) | FLOPs ratio |')
     print('|---|---|---|---|---|---|---|---|')
     for r in rows:
-        t_ratio = f"{r['vlora_ms'] / r['llava_ms']:.3f}" if 'llava_ms' in r else 'pending (GPU)'
+        untimed = 'not timed' if args.flops_only else 'pending (GPU)'
+        t_ratio = f"{r['vlora_ms'] / r['llava_ms']:.3f}" if 'llava_ms' in r else untimed
         llava_ms = f"{r['llava_ms']:.1f}" if 'llava_ms' in r else '-'
         vlora_ms = f"{r['vlora_ms']:.1f} ({r['generator_ms']:.1f})" if 'vlora_ms' in r else '-'
         print(f"| {r['model']} | {r['text_tokens']} | {llava_ms} | {vlora_ms} | {t_ratio} | {r['llava_gflops']:.1f} | "
