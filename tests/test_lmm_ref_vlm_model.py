@@ -132,3 +132,22 @@ def test_recipe_configs():
         MODELS.build(cfg.model)
     tiny = Config.fromfile('configs/ref_vlm/ref_vlm_tiny_synthetic.py')
     assert tiny.model.loss_weights == dict(llm=1.0, box=0.5, keypoint=1.0)
+
+
+def test_ref_vlm_chat_returns_pixel_triplets(model, ref_set, synthetic_data, monkeypatch):
+    from mmengine.config import Config
+
+    from llmvision.apis.ref_vlm_chat import ref_vlm_chat
+    enc = ConversationEncoder(ref_set['tok'], 'chatml', max_length=256, system='')
+    monkeypatch.setattr(model, 'cfg', Config(dict(test_dataloader=dict(dataset=dict(encoder=None, image_size=SIZE)))),
+                        raising=False)
+    monkeypatch.setattr(model, 'conversation_encoder', enc, raising=False)
+    row = ref_set['tok'].encode('<Phrase>red circle</Phrase>(<Unit>box</Unit>[0]<REF>)<|im_end|>',
+                                add_special_tokens=False)
+    monkeypatch.setattr(model, 'generate_ids', lambda batch, **kw: [row])
+    model.eval()
+    answer, triplets = ref_vlm_chat(model, str(synthetic_data.image_dir / 'val_000000.png'), 'Where is the red circle?')
+    assert answer.startswith('<Phrase>red circle</Phrase>') and triplets[0]['phrase'] == 'red circle'
+    box = triplets[0]['bboxes'][0]
+    assert box[2] >= box[0] and -64 <= box[0] <= 320 + 64  # the synthetic image is 320 wide: pixels, not [0, 1]
+    assert box[2] - box[0] > 1.0
