@@ -232,6 +232,12 @@ class REFVLMModel(LLaVAModel):
                 if image_row in rows_of:
                     r = rows_of[image_row]
                     per_unit[unit] = {k: unpad(v, q.padding_mask)[r] for k, v in pred.items()}
+            for unit in {t.unit for t in parsed.triplets}:
+                n_text = sum(t.num_refs for t in parsed.triplets if t.unit == unit)
+                n_tok = len(per_unit[unit]['boxes']) if unit in per_unit else 0
+                if n_text != n_tok:  # e.g. a tag spelled with ordinary tokens instead of the added one
+                    ds.parse_error = f'{n_text} {unit} <REF>s in the text but {n_tok} <REF> tokens'
+                    per_unit.pop(unit, None)
             frame = self._frame(ds)
             taken = {u: 0 for u in per_unit}
             for t in parsed.triplets:
