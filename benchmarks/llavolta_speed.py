@@ -99,19 +99,24 @@ def main(argv=None):
     parser.add_argument('--answer', type=int, default=16, help='answer tokens (the loss positions)')
     parser.add_argument('--iters', type=int, default=5)
     parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument('--threads', type=int, default=1,
+                        help='CPU threads (1: on a shared machine, 2+ threads stall on every op and hide the FLOPs)')
     parser.add_argument('--out', help='write the results as json here')
     args = parser.parse_args(argv)
 
     gpu = torch.cuda.is_available() and not args.cpu
     device = 'cuda' if gpu else 'cpu'
     s = dict(GPU_SHAPES if gpu else CPU_SHAPES)
+    if not gpu:
+        torch.set_num_threads(args.threads)
     scale = s['layers'] / 32
     shallow, deep = max(1, round(2 * scale)), max(1, round(16 * scale))
     mode = ('GPU, LLaVA-1.5-7B shapes' if gpu else
             f'CPU, REDUCED setting (hidden {s["hidden"]}, {s["layers"]} layers, K=2->{shallow}, K=16->{deep}; '
             'not comparable to the GPU table)')
     print(f'# llavolta_speed: {mode}; batch {s["batch"]}, {args.visual} visual + {args.text} text tokens, '
-          f'{s["dtype"]}, {args.iters} timed iters after {args.warmup} warm-up', flush=True)
+          f'{s["dtype"]}, {args.iters} timed iters after {args.warmup} warm-up'
+          + ('' if gpu else f', {torch.get_num_threads()} CPU thread(s)'), flush=True)
 
     llm = build_llm(s, device)
     if gpu:
