@@ -4,7 +4,8 @@ A tiny CLIP vision tower built from its config (64x64 image, 16x16 patches -> 16
 width 64, TRAINED: a random frozen tower gives too weak features), the ``mlp2x_gelu`` projector and a random
 4-layer Qwen2 of width 128 with the set's own byte-level BPE tokenizer (730 tokens). Chatml prompts without a
 system turn; loss on the answers only. Training conversations hold all questions of an image (caption last:
-``vqa/train_multiturn.json``), 16 images per step; AdamW lr 2e-3, warm-up then cosine, 1000 steps.
+``vqa/train_multiturn.json``), 16 images per step; AdamW lr 2e-3, warm-up then cosine, 500 steps (the
+it-learns run of RESULTS.md: 1000, through ``--cfg-options``, see benchmarks/lmm_learning.py).
 
 Data: ``python tools/make_synthetic_dataset.py --out data/synthetic_vqa --num-train 4000 --num-val 300
 --image-size 64 64``. Train + evaluate + noise-image evaluation, with the per-type table:
