@@ -28,7 +28,8 @@ def test_recipe_values(name):
     assert m.type is VLoRAModel and m.projector is None and m.vision_feature_layer == -2
     assert m.vision_encoder.pretrained_model_name_or_path == 'checkpoints/clip-vit-large-patch14-336'
     assert m.llm.pretrained_model_name_or_path == llm_path and m.tokenizer == llm_path and m.freeze_llm is frozen
-    assert m.llm.dtype == torch.bfloat16 and m.gradient_checkpointing and m.freeze_vision
+    assert m.llm.dtype == (torch.bfloat16 if frozen else torch.float32)  # fine-tuning steps fp32 weights
+    assert m.gradient_checkpointing and m.freeze_vision and m.vision_encoder.dtype == torch.bfloat16
     g = m.weight_generator
     assert g.type is PerceptualWeightsGenerator and g.dim == dim
     released = (8, 64, 64, 'qkvom', 4, 16, 4)
