@@ -4,8 +4,8 @@ import json
 
 import torch
 
+from llmvision.models.llm.tiny import tiny_qwen2_llm_cfg
 from llmvision.structures.boxes import normalize_xyxy_to_cxcywh
-from llmvision.models.captioners import tiny_qwen2_llm_cfg
 from test_captioner_llm import build, tokenizer  # noqa: F401 (fixture)
 
 NUM_IMAGES = 3

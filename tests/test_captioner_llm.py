@@ -6,7 +6,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from llmvision.models.captioners import lora_cfg, tiny_captioner_cfg
+from llmvision.models.captioners import tiny_captioner_cfg
+from llmvision.models.llm.tiny import lora_cfg
 from llmvision.registry import MODELS
 
 

@@ -6,8 +6,8 @@ from .llm_captioner import LLMCaptioner
 from .projector import VisualProjector
 from .region_cross_attn import RegionCrossAttentionAdapter, RegionCrossAttentionBlock
 from .sine_embedding import box_sine_embedding
-from .tiny import lora_cfg, tiny_captioner_cfg, tiny_qwen2_llm_cfg
+from .tiny import tiny_captioner_cfg
 
 __all__ = ['LLMCaptioner', 'CaptionPrompt', 'IGNORE_INDEX', 'ImageTokenizer', 'grid_cell_boxes',
            'VisualProjector', 'RegionCrossAttentionAdapter', 'RegionCrossAttentionBlock', 'box_sine_embedding',
-           'tiny_captioner_cfg', 'tiny_qwen2_llm_cfg', 'lora_cfg']
+           'tiny_captioner_cfg']

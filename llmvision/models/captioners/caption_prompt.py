@@ -1,9 +1,17 @@
-"""Chat-template prompts with a visual placeholder, answer-only labels and length limits."""
+"""Chat-template prompts with a visual placeholder, answer-only labels and length limits.
+
+The chat template is rendered by the shared :class:`llmvision.models.llm.conversation.ConversationEncoder`
+(``template='tokenizer'``). The captioner's labels cover the whole rendered assistant turn after the generation
+prompt (caption, end-of-turn token and the template's trailing newline), as the LLMDet captioner was trained.
+"""
 from typing import List, Sequence, Tuple
 
 import torch
 
-IGNORE_INDEX = -100
+from llmvision.models.llm.conversation import ConversationEncoder
+from llmvision.structures.lmm_sample import IGNORE_INDEX
+
+__all__ = ['CaptionPrompt', 'IGNORE_INDEX']
 _SENTINEL = '\u2063CAPTION\u2063'
 
 
@@ -34,13 +42,13 @@ class CaptionPrompt:
         self.tokenizer = tokenizer
         self.prompt = prompt
         self.max_answer_len = int(max_answer_len)
+        chat = ConversationEncoder(tokenizer, template='tokenizer', image_token=placeholder)
         user = [{'role': 'user', 'content': f'{placeholder}\n{prompt}'}]
-        prefix = tokenizer.apply_chat_template(user, tokenize=False, add_generation_prompt=True)
+        prefix = chat.render(user, add_generation_prompt=True)
         if prefix.count(placeholder) != 1:
             raise ValueError(f'chat template rendered the placeholder {placeholder!r} '
                              f'{prefix.count(placeholder)} times (expected once): {prefix!r}')
-        full = tokenizer.apply_chat_template(user + [{'role': 'assistant', 'content': _SENTINEL}],
-                                             tokenize=False)
+        full = chat.render(user + [{'role': 'assistant', 'content': _SENTINEL}])
         if not full.startswith(prefix) or _SENTINEL not in full[len(prefix):]:
             raise ValueError('chat template: the rendered assistant turn does not extend the generation '
                              f'prompt; prompt={prefix!r} full={full!r}')

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 
 from llmvision.registry import MODELS
 from llmvision.structures.boxes import xyxy_to_cxcywh
+
 from .projector import VisualProjector
 
 

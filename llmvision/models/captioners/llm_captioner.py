@@ -4,37 +4,27 @@ The detector hands over its encoder memory maps and the matched last-layer queri
 them into visual tokens, places them in a chat-template prompt, and trains a frozen causal LM with LoRA
 to produce the image's long caption and each region's phrase (cross-entropy on answer tokens only).
 """
-import os
 from typing import Dict, List, Optional, Sequence
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
 
+from llmvision.models.llm.generation import generate
+from llmvision.models.llm.loss import causal_lm_loss
+from llmvision.models.llm.tokenizer import load_tokenizer
 from llmvision.registry import MODELS
 from llmvision.structures.boxes import cxcywh_to_xyxy
-
 from llmvision.utils.hf_builder import build_object
-from .caption_prompt import IGNORE_INDEX, CaptionPrompt
+
+from .caption_prompt import CaptionPrompt
 from .image_tokens import ImageTokenizer
 from .projector import VisualProjector
 from .region_cross_attn import CONTEXT_KWARG, RegionCrossAttentionAdapter
 
 COUNTER_KEYS = ('image_caption_missing', 'image_caption_truncated', 'region_caption_truncated',
                 'regions_dropped', 'images_without_regions')
-
-
-def _build_tokenizer(tokenizer):
-    if isinstance(tokenizer, (str, os.PathLike)):
-        from transformers import AutoTokenizer
-        if not os.path.isdir(tokenizer):
-            raise FileNotFoundError(f'LLM tokenizer directory {str(tokenizer)!r} does not exist: put the '
-                                    'tokenizer files (tokenizer.json, tokenizer_config.json) there '
-                                    '(llmvision never downloads)')
-        return AutoTokenizer.from_pretrained(str(tokenizer))
-    return build_object(tokenizer)
 
 
 @MODELS.register_module()
@@ -88,7 +78,7 @@ class LLMCaptioner(BaseModule):
                  placeholder: str = '<image>',
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
-        self.tokenizer = _build_tokenizer(tokenizer)
+        self.tokenizer = load_tokenizer(tokenizer)
         llm = build_object(llm)
         if not isinstance(llm, nn.Module):
             raise TypeError(f'llm must build an nn.Module causal LM, got {type(llm).__name__}')
@@ -162,10 +152,7 @@ class LLMCaptioner(BaseModule):
         causal = self.causal_lm
         hidden = causal.get_decoder()(inputs_embeds=embeds, attention_mask=mask.long(), use_cache=False,
                                       **self._cross_attn_kwargs(xattn_ctx, vstart)).last_hidden_state
-        targets = labels[:, 1:]
-        keep = targets != IGNORE_INDEX
-        logits = causal.get_output_embeddings()(hidden[:, :-1][keep]).float()   # [num_answer_tokens, vocab]
-        return F.cross_entropy(logits, targets[keep])
+        return causal_lm_loss(causal.get_output_embeddings(), hidden, labels)   # answer rows only, chunked
 
     def _cross_attn_kwargs(self, ctx: Optional[dict], position: int) -> dict:
         """Extra decoder kwargs carrying the region cross-attention context (empty when unused)."""
@@ -320,33 +307,21 @@ class LLMCaptioner(BaseModule):
         n = visual.shape[0]
         embeds, _, mask, vstart = self._embed_sequences(prompt, visual, [[] for _ in range(n)])
         causal = self.causal_lm
-        embed_layer = causal.get_input_embeddings()
         mask = mask.long()
         out = causal(inputs_embeds=embeds, attention_mask=mask, use_cache=True, logits_to_keep=1,
                      **self._cross_attn_kwargs(xattn_ctx, vstart))
-        past = out.past_key_values
-        stop = torch.tensor(prompt.stop_ids, device=visual.device, dtype=torch.long)
-        done = torch.zeros(n, dtype=torch.bool, device=visual.device)
-        generated = []
-        logits = out.logits[:, -1]
-        for _ in range(max_new_tokens):
-            nxt = logits.argmax(-1)
-            nxt = torch.where(done, torch.full_like(nxt, prompt.pad_id), nxt)
-            generated.append(nxt)
-            done = done | torch.isin(nxt, stop)
-            if bool(done.all()):
-                break
-            mask = torch.cat((mask, torch.ones_like(mask[:, :1])), dim=1)
-            out = causal(inputs_embeds=embed_layer(nxt[:, None]), attention_mask=mask,
-                         past_key_values=past, use_cache=True)
-            past = out.past_key_values
-            logits = out.logits[:, -1]
-        texts = []
-        ids = torch.stack(generated, dim=1).tolist() if generated else [[] for _ in range(n)]
-        for row in ids:
-            cut = next((j for j, t in enumerate(row) if t in prompt.stop_ids), len(row))
-            texts.append(self.tokenizer.decode(row[:cut], skip_special_tokens=True).strip())
-        return texts
+
+        def step(token_embeds, step_mask, positions, past):
+            o = causal(inputs_embeds=token_embeds, attention_mask=step_mask, position_ids=positions,
+                       past_key_values=past, use_cache=True)
+            return o.logits[:, -1], o.past_key_values
+
+        positions = torch.full((n,), embeds.shape[1], dtype=torch.long, device=visual.device)
+        rows = generate(step, causal.get_input_embeddings(), out.logits[:, -1], out.past_key_values, mask,
+                        positions, max_new_tokens, eos_token_ids=prompt.stop_ids, pad_token_id=prompt.pad_id)
+        stops = set(prompt.stop_ids)
+        return [self.tokenizer.decode(row[:-1] if row and row[-1] in stops else row,
+                                      skip_special_tokens=True).strip() for row in rows]
 
     @torch.no_grad()
     def generate(self, memory_levels: List[torch.Tensor], valid_ratios: Optional[torch.Tensor] = None,

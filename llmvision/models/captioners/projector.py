@@ -3,6 +3,7 @@ import torch
 import torch.nn as nn
 
 from llmvision.registry import MODELS
+
 from .sine_embedding import box_sine_embedding
 
 

@@ -16,6 +16,7 @@ import torch.nn as nn
 
 from llmvision.models.ops import MultiScaleDeformableAttention
 from llmvision.registry import MODELS
+
 from .sine_embedding import box_sine_embedding
 
 CONTEXT_KWARG = 'llmvision_region_xattn'

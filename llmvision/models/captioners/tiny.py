@@ -1,10 +1,8 @@
 """Config of a tiny captioner (random 4-layer Qwen2, small LoRA) for tests and smoke configs.
 
-The tiny LLM / LoRA helpers live in :mod:`llmvision.models.llm.tiny` (re-exported here).
+The tiny LLM / LoRA helpers it uses live in :mod:`llmvision.models.llm.tiny`.
 """
-from llmvision.models.llm.tiny import LORA_TARGETS, lora_cfg, tiny_qwen2_llm_cfg
-
-__all__ = ['LORA_TARGETS', 'lora_cfg', 'tiny_qwen2_llm_cfg', 'tiny_captioner_cfg']
+from llmvision.models.llm.tiny import lora_cfg, tiny_qwen2_llm_cfg
 
 
 def tiny_captioner_cfg(tokenizer, **overrides) -> dict:
@@ -13,8 +11,10 @@ def tiny_captioner_cfg(tokenizer, **overrides) -> dict:
     Defaults keep it fast: ``image_token_sizes=(3, 4)`` (26 tokens), LoRA r=8, short answers.
     Any ``LLMCaptioner`` argument can be overridden.
     """
-    from .llm_captioner import LLMCaptioner, _build_tokenizer
-    tok = _build_tokenizer(tokenizer)
+    from llmvision.models.llm.tokenizer import load_tokenizer
+
+    from .llm_captioner import LLMCaptioner
+    tok = load_tokenizer(tokenizer)
     cfg = dict(type=LLMCaptioner, llm=tiny_qwen2_llm_cfg(len(tok)), tokenizer=tok, lora=lora_cfg(),
                feat_dims=256, image_token_sizes=(3, 4), max_image_caption_len=64,
                max_region_caption_len=16, max_regions=16)

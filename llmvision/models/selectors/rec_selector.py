@@ -11,7 +11,9 @@ Data contract (what :class:`llmvision.datasets.rec.RECSelectorDataset` yields, a
   training, ``answer`` (the printed index as a string).
 
 ``'loss'``: cross-entropy on the answer tokens + EOS only (prompt positions -100), right
-padding. ``'predict'``: batched greedy generation with left padding, answer parsing, fallback
+padding (:func:`llmvision.models.llm.loss.causal_lm_loss`: answer rows only, no full logits).
+``'predict'``: batched greedy generation with left padding (:func:`llmvision.models.llm.generation.generate`),
+answer parsing, fallback
 to the detector's top box; returns DetDataSamples with ``pred_instances.bboxes [K, 4]``
 (pixel xyxy, K = 1, or 0 without candidates), ``.scores [K]``, ``.labels [K]`` (0) and metainfo
 ``raw_answer``, ``chosen_index``, ``chosen_source``, ``selection_status``. Every outcome is
@@ -26,16 +28,15 @@ from mmengine.logging import print_log
 from mmengine.model import BaseModel
 from mmengine.structures import InstanceData
 
+from llmvision.models.llm.generation import generate
+from llmvision.models.llm.loss import causal_lm_loss
 from llmvision.registry import MODELS
 from llmvision.structures import DetDataSample
-
-from .answer_parser import OK, fallback_choice, parse_answer
 from llmvision.structures.candidates import CandidateSet
 from llmvision.utils.hf_builder import build_object
-from .serializer import BoxListPromptSerializer
 
-DEFAULT_LORA_TARGETS = ('q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj',
-                        'down_proj', 'lm_head')
+from .answer_parser import OK, fallback_choice, parse_answer
+from .serializer import BoxListPromptSerializer
 
 
 @MODELS.register_module()
@@ -105,6 +106,11 @@ class RECSelector(BaseModel):
         return self._encode(answer) + [self.tokenizer.eos_token_id]
 
     @property
+    def causal_lm(self):
+        """The transformers causal LM (inside the peft wrapper when LoRA is used; adapters injected in place)."""
+        return self.llm.get_base_model() if hasattr(self.llm, 'get_base_model') else self.llm
+
+    @property
     def device(self) -> torch.device:
         return next(self.llm.parameters()).device
 
@@ -152,8 +158,9 @@ class RECSelector(BaseModel):
         if ids is None:  # every sample over budget: a zero loss that still has a graph
             zero = sum(p.sum() * 0 for p in self.llm.parameters() if p.requires_grad)
             return {'loss': zero}
-        out = self.llm(input_ids=ids, attention_mask=mask, labels=labels)
-        return {'loss': out.loss}
+        causal = self.causal_lm
+        hidden = causal.get_decoder()(input_ids=ids, attention_mask=mask).last_hidden_state
+        return {'loss': causal_lm_loss(causal.get_output_embeddings(), hidden, labels)}
 
     # ------------------------------------------------------------------ predict
     def _fit_budget(self, blocks: List[CandidateSet], expression: str):
@@ -194,10 +201,20 @@ class RECSelector(BaseModel):
         for i, p in enumerate(prompt_ids):
             ids[i, length - len(p):] = torch.tensor(p)
             mask[i, length - len(p):] = 1
-        out = self.llm.generate(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                                max_new_tokens=self.max_new_tokens, do_sample=False,
-                                pad_token_id=self.pad_id, eos_token_id=self.tokenizer.eos_token_id)
-        return self.tokenizer.batch_decode(out[:, length:], skip_special_tokens=True)
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        positions = (mask.cumsum(1) - 1).clamp(min=0)
+        llm = self.llm
+        out = llm(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
+
+        def step(token_embeds, step_mask, step_positions, past):
+            o = llm(inputs_embeds=token_embeds, attention_mask=step_mask, position_ids=step_positions,
+                    past_key_values=past, use_cache=True)
+            return o.logits[:, -1], o.past_key_values
+
+        rows = generate(step, self.causal_lm.get_input_embeddings(), out.logits[:, -1], out.past_key_values, mask,
+                        positions[:, -1] + 1, self.max_new_tokens, eos_token_ids=[self.tokenizer.eos_token_id],
+                        pad_token_id=self.pad_id)
+        return self.tokenizer.batch_decode(rows, skip_special_tokens=True)
 
     def predict(self, data_samples: Sequence[DetDataSample]) -> List[DetDataSample]:
         """Choose one candidate per sample (see the module docstring for the outputs)."""
