@@ -24,6 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModule
+from mmengine.model.weight_init import constant_init, trunc_normal_init
 
 from llmvision.registry import MODELS
 
@@ -121,12 +122,9 @@ def _released_init(module: nn.Module):
     """The released initialisation: Linear weights trunc-normal(0.02), biases 0, LayerNorm (1, 0);
     queries / position embedding stay ``randn``; the attention in-projections keep PyTorch's xavier init."""
     if isinstance(module, nn.Linear):
-        nn.init.trunc_normal_(module.weight, std=0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
+        trunc_normal_init(module, std=0.02, bias=0)
     elif isinstance(module, nn.LayerNorm):
-        nn.init.ones_(module.weight)
-        nn.init.zeros_(module.bias)
+        constant_init(module, 1, bias=0)
 
 
 @MODELS.register_module()
