@@ -54,6 +54,9 @@ class LLMCaptioner(BaseModule):
         detach_region_boxes: stop gradients into the detector's box predictions (LLMDet does).
         gradient_checkpointing: enable HF gradient checkpointing in the LLM.
         placeholder: text marking the visual tokens' place in the user turn.
+        compressor: optional LLaVolta ``VisualTokenCompressor`` config / module: pools the image-level
+            caption's visual tokens (each grid and the separator on their own) before LLM layer K; region
+            captions and ``generate`` stay uncompressed.
     """
 
     def __init__(self,
@@ -76,6 +79,7 @@ class LLMCaptioner(BaseModule):
                  detach_region_boxes: bool = True,
                  gradient_checkpointing: bool = False,
                  placeholder: str = '<image>',
+                 compressor=None,
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         self.tokenizer = load_tokenizer(tokenizer)
@@ -115,6 +119,7 @@ class LLMCaptioner(BaseModule):
         self.region_loss_weight = float(region_loss_weight)
         self.detach_region_boxes = detach_region_boxes
         self.counters: Dict[str, int] = {k: 0 for k in COUNTER_KEYS}
+        self.compressor = build_object(compressor)
 
     # ------------------------------------------------------------------ LLM access
     @property
@@ -150,8 +155,14 @@ class LLMCaptioner(BaseModule):
         """Mean token cross-entropy of the answers given the visual tokens ``[N, V, H]``."""
         embeds, labels, mask, vstart = self._embed_sequences(prompt, visual, answers)
         causal = self.causal_lm
-        hidden = causal.get_decoder()(inputs_embeds=embeds, attention_mask=mask.long(), use_cache=False,
-                                      **self._cross_attn_kwargs(xattn_ctx, vstart)).last_hidden_state
+        if self.compressor is not None and prompt is self.image_prompt:
+            sizes = self.image_tokenizer.sizes  # grid, separator, grid, ...: spans pooled on their own
+            spans = [n for i, k in enumerate(sizes) for n in ((k * k,) if i == 0 else (1, k * k))]
+            out = self.compressor.forward_spans(causal, embeds, mask, vstart, spans, labels=labels)
+            hidden, labels = out.hidden_states, out.labels
+        else:
+            hidden = causal.get_decoder()(inputs_embeds=embeds, attention_mask=mask.long(), use_cache=False,
+                                          **self._cross_attn_kwargs(xattn_ctx, vstart)).last_hidden_state
         return causal_lm_loss(causal.get_output_embeddings(), hidden, labels)   # answer rows only, chunked
 
     def _cross_attn_kwargs(self, ctx: Optional[dict], position: int) -> dict:
