@@ -8,13 +8,13 @@ from llmvision.evaluation.vqa_metric import VQAAccuracyMetric, answer_prior, nor
 from llmvision.structures.lmm_sample import LMMDataSample
 
 
-def _rec(i, qtype, answer):
+def _rec(i, qtype, answer, question='q'):
     return {'id': str(i), 'question_type': qtype,
-            'conversations': [{'from': 'human', 'value': 'q'}, {'from': 'gpt', 'value': answer}]}
+            'conversations': [{'from': 'human', 'value': '<image>\n' + question}, {'from': 'gpt', 'value': answer}]}
 
 
-def _sample(qtype, gt, pred):
-    s = LMMDataSample(metainfo=dict(sample_id='s', question_type=qtype, gt_answer=gt))
+def _sample(qtype, gt, pred, question='q'):
+    s = LMMDataSample(metainfo=dict(sample_id='s', question_type=qtype, gt_answer=gt, question=question))
     s.pred_text = pred
     return s
 
@@ -27,26 +27,33 @@ def test_normalize_answer():
 
 def test_metric_per_type_overall_and_prior(tmp_path):
     train = [_rec(0, 'exist', 'yes'), _rec(1, 'exist', 'no'), _rec(2, 'exist', 'No.'),
-             _rec(3, 'colour', 'red'), _rec(4, 'colour', 'blue'),   # tie -> 'blue' (alphabetical)
-             _rec(5, 'caption', 'a red circle')]
+             _rec(3, 'colour', 'red', 'star?'), _rec(4, 'colour', 'red', 'star?'),
+             _rec(5, 'colour', 'blue', 'circle?'), _rec(6, 'colour', 'blue', 'square?'),
+             _rec(7, 'caption', 'a red circle')]
     path = tmp_path / 'train.json'
     path.write_text(json.dumps(train))
-    assert answer_prior(str(path)) == {'exist': 'no', 'colour': 'blue', 'caption': 'a red circle'}
+    const, per_question = answer_prior(str(path))
+    assert const == {'exist': 'no', 'colour': 'blue', 'caption': 'a red circle'}  # colour tie -> alphabetical
+    assert per_question[('colour', 'star')] == 'red' and per_question[('exist', 'q')] == 'no'
     samples = [_sample('exist', 'yes', 'Yes.'), _sample('exist', 'no', 'yes'), _sample('exist', 'no', 'no'),
-               _sample('exist', 'no', 'no'), _sample('colour', 'red', 'red'), _sample('caption', 'a red circle', 'x')]
+               _sample('exist', 'no', 'no'),
+               _sample('colour', 'red', 'red', 'Star?'),         # the question prior knows stars are red
+               _sample('colour', 'green', 'green', 'triangle?'),  # unseen question: constant 'blue'
+               _sample('caption', 'a red circle', 'x')]
     ev = Evaluator(VQAAccuracyMetric(train_ann_file=str(path)))
     ev.process(samples, {})
     m = ev.evaluate(len(samples))
     assert m['vqa/exist'] == pytest.approx(75.0) and m['vqa/prior/exist'] == pytest.approx(75.0)
-    assert m['vqa/colour'] == pytest.approx(100.0) and m['vqa/prior/colour'] == pytest.approx(0.0)
+    assert m['vqa/colour'] == pytest.approx(100.0) and m['vqa/prior/colour'] == pytest.approx(50.0)
+    assert m['vqa/const_prior/colour'] == pytest.approx(0.0)
     assert m['vqa/caption'] == 0.0 and m['vqa/prior/caption'] == 100.0
-    # overall: micro over exist + colour (caption excluded): 4 of 5; prior 3 of 5
-    assert m['vqa/overall'] == pytest.approx(80.0) and m['vqa/prior/overall'] == pytest.approx(60.0)
-    assert m['vqa/gain'] == pytest.approx(20.0)
+    # overall: micro over exist + colour (caption excluded): 5 of 6; prior 4 of 6
+    assert m['vqa/overall'] == pytest.approx(500 / 6) and m['vqa/prior/overall'] == pytest.approx(400 / 6)
+    assert m['vqa/gain'] == pytest.approx(100 / 6)
     ev2 = Evaluator(VQAAccuracyMetric(exclude_from_overall=()))
     ev2.process(samples, {})
     m2 = ev2.evaluate(len(samples))
-    assert m2['vqa/overall'] == pytest.approx(400 / 6) and 'vqa/prior/overall' not in m2
+    assert m2['vqa/overall'] == pytest.approx(500 / 7) and 'vqa/prior/overall' not in m2
 
 
 def test_missing_prediction_raises():

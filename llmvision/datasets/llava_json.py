@@ -92,8 +92,10 @@ class LLaVAJsonDataset(GroundingBaseDataset):
                     raise ValueError(f'image file {p!r} not found')
         except ValueError as e:
             raise BadSampleError(f'{where}: {e}', source=self.ann_file) from None
+        users = [m['content'] for m in msgs if m['role'] == 'user']
+        question = users[-1].replace(self.encoder.image_token, ' ').strip() if users else ''
         return dict(sample_id=str(rec.get('id', idx)), img_paths=paths, conversations=convs,
-                    question_type=rec.get('question_type'))
+                    question_type=rec.get('question_type'), question=question)
 
     def load_data_list(self):
         try:

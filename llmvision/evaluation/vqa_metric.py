@@ -1,23 +1,24 @@
 """VQA accuracy: normalised exact match per question type and overall, next to the text-only prior.
 
-A sample carries ``pred_text`` (prediction), metainfo ``gt_answer`` and ``question_type`` (``None`` ->
-``'all'``). Answers are compared after :func:`normalize_answer` (lower case, outer whitespace and
-punctuation stripped, inner whitespace collapsed).
+A sample carries ``pred_text`` (prediction), metainfo ``gt_answer``, ``question_type`` (``None`` -> ``'all'``) and
+``question`` (the question text, for the prior). Answers are compared after :func:`normalize_answer` (lower case,
+outer whitespace and punctuation stripped, inner whitespace collapsed).
 
-The text-only prior of a type is the best constant answer: the most frequent normalised training answer
-of that type (from ``train_ann_file``, a LLaVA json with ``question_type`` per record; ties -> the
-alphabetically first), scored on the evaluated samples. A model that ignores the image cannot beat it
-on average, so ``overall - prior/overall`` is what the image bought.
+Text-only prior (from ``train_ann_file``, a LLaVA json with ``question_type`` per record): for each sample the
+most frequent training answer to the same question text (normalised), or, for a question never seen in
+training, the most frequent answer of its type (ties -> alphabetically first). This is what a model that
+ignores the image can reach at best on average; the constant per type alone is weaker whenever the answer depends
+on the question's words (e.g. colours of common categories), so it is reported too (``const_prior``).
 
 Output keys (percent): ``vqa/overall``, ``vqa/prior/overall``, ``vqa/gain`` (overall - prior), and per type
-``vqa/{type}``, ``vqa/prior/{type}``. ``overall`` averages over the samples (micro) of every type except
-``exclude_from_overall`` (``caption`` by default: free-form, reported on its own).
+``vqa/{type}``, ``vqa/prior/{type}``, ``vqa/const_prior/{type}``. ``overall`` averages over the samples (micro)
+of every type except ``exclude_from_overall`` (``caption`` by default: free-form, reported on its own).
 """
 import json
 import logging
 import re
 from collections import Counter, OrderedDict
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
@@ -34,18 +35,29 @@ def normalize_answer(text) -> str:
     return re.sub(r'\s+', ' ', str(text or '').lower()).strip(_PUNCT)
 
 
-def answer_prior(train_ann_file: str) -> Dict[str, str]:
-    """``{question_type: most frequent normalised answer}`` of a LLaVA json training file (last gpt turn)."""
+def _best(counter: Counter) -> str:
+    return min(counter.items(), key=lambda kv: (-kv[1], kv[0]))[0]
+
+
+def answer_prior(train_ann_file: str) -> Tuple[Dict[str, str], Dict[Tuple[str, str], str]]:
+    """Most frequent normalised training answer (last gpt turn) per question type, and per ``(question type,
+    normalised last human question)``, from a LLaVA json file."""
     with open(train_ann_file, encoding='utf-8') as f:
         records = json.load(f)
-    counts: Dict[str, Counter] = {}
+    per_type: Dict[str, Counter] = {}
+    per_question: Dict[Tuple[str, str], Counter] = {}
     for i, rec in enumerate(records):
-        turns = [t for t in rec.get('conversations', []) if t.get('from') in ('gpt', 'assistant')]
-        if not turns:
-            raise ValueError(f'{train_ann_file}: record {i} (id {rec.get("id")!r}) has no answer')
+        turns = rec.get('conversations', [])
+        answers = [t for t in turns if t.get('from') in ('gpt', 'assistant')]
+        questions = [t for t in turns if t.get('from') in ('human', 'user')]
+        if not answers or not questions:
+            raise ValueError(f'{train_ann_file}: record {i} (id {rec.get("id")!r}) has no question or answer')
         qtype = rec.get('question_type') or 'all'
-        counts.setdefault(qtype, Counter())[normalize_answer(turns[-1]['value'])] += 1
-    return {t: min(c.items(), key=lambda kv: (-kv[1], kv[0]))[0] for t, c in counts.items()}
+        answer = normalize_answer(answers[-1]['value'])
+        per_type.setdefault(qtype, Counter())[answer] += 1
+        per_question.setdefault((qtype, normalize_answer(questions[-1]['value'].replace('<image>', ' '))),
+                                Counter())[answer] += 1
+    return ({t: _best(c) for t, c in per_type.items()}, {k: _best(c) for k, c in per_question.items()})
 
 
 @METRICS.register_module()
@@ -63,12 +75,13 @@ class VQAAccuracyMetric(BaseMetric):
         super().__init__(collect_device=collect_device, prefix=prefix, collect_dir=collect_dir)
         self.train_ann_file = train_ann_file
         self.exclude = set(exclude_from_overall)
-        self._prior: Optional[Dict[str, str]] = None
+        self._prior = None
 
     @property
-    def prior(self) -> Dict[str, str]:
+    def prior(self) -> Tuple[Dict[str, str], Dict[Tuple[str, str], str]]:
+        """``(per type, per (type, question))`` most frequent training answers (empty without a train file)."""
         if self._prior is None:
-            self._prior = answer_prior(self.train_ann_file) if self.train_ann_file else {}
+            self._prior = answer_prior(self.train_ann_file) if self.train_ann_file else ({}, {})
         return self._prior
 
     def process(self, data_batch, data_samples: Sequence) -> None:
@@ -78,6 +91,7 @@ class VQAAccuracyMetric(BaseMetric):
                 raise ValueError(f'sample {get_field(s, "sample_id")!r}: no pred_text (run the model in predict mode)')
             self.results.append(dict(sample_id=get_field(s, 'sample_id'),
                                      question_type=get_field(s, 'question_type') or 'all',
+                                     question=normalize_answer(get_field(s, 'question')),
                                      pred=normalize_answer(pred), gt=normalize_answer(get_field(s, 'gt_answer'))))
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
@@ -86,26 +100,28 @@ class VQAAccuracyMetric(BaseMetric):
             by_type.setdefault(r['question_type'], []).append(r)
         out: Dict[str, float] = OrderedDict()
         hits = prior_hits = n = 0
-        prior = self.prior
+        const, per_question = self.prior
         for qtype, rs in by_type.items():
             correct = sum(r['pred'] == r['gt'] for r in rs)
             out[qtype] = 100.0 * correct / len(rs)
-            p_correct = sum(r['gt'] == prior.get(qtype) for r in rs)
-            if prior:
+            p_correct = sum(r['gt'] == per_question.get((qtype, r['question']), const.get(qtype)) for r in rs)
+            if const:
                 out[f'prior/{qtype}'] = 100.0 * p_correct / len(rs)
+                out[f'const_prior/{qtype}'] = 100.0 * sum(r['gt'] == const.get(qtype) for r in rs) / len(rs)
             if qtype not in self.exclude:
                 hits, prior_hits, n = hits + correct, prior_hits + p_correct, n + len(rs)
         if n:
             out['overall'] = 100.0 * hits / n
-            if prior:
+            if const:
                 out['prior/overall'] = 100.0 * prior_hits / n
                 out['gain'] = out['overall'] - out['prior/overall']
-        lines = [f'{"type":<10} {"n":>5} {"acc":>6} {"prior":>6}  prior answer']
+        nan = float('nan')
+        lines = [f'{"type":<10} {"n":>5} {"acc":>6} {"prior":>6} {"const":>6}  constant answer']
         for qtype, rs in by_type.items():
-            lines.append(f'{qtype:<10} {len(rs):>5} {out[qtype]:6.1f} {out.get(f"prior/{qtype}", float("nan")):6.1f}'
-                         f'  {prior.get(qtype, "-")!r}')
+            lines.append(f'{qtype:<10} {len(rs):>5} {out[qtype]:6.1f} {out.get(f"prior/{qtype}", nan):6.1f} '
+                         f'{out.get(f"const_prior/{qtype}", nan):6.1f}  {const.get(qtype, "-")!r}')
         if n:
             lines.append(f'{"overall":<10} {n:>5} {out["overall"]:6.1f} '
-                         f'{out.get("prior/overall", float("nan")):6.1f}  (without {sorted(self.exclude)})')
+                         f'{out.get("prior/overall", nan):6.1f}         (without {sorted(self.exclude)})')
         print_log('VQA accuracy (%)\n' + '\n'.join(lines), logger='current', level=logging.INFO)
         return dict(out)

@@ -1,7 +1,8 @@
 """Pack an encoded conversation and its images into the multimodal-LLM sample contract.
 
 Input keys: ``imgs`` uint8 ``[N, 3, S, S]``, ``input_ids`` / ``labels`` (lists of ints), ``sample_id``,
-``img_paths``, ``question_type``, ``gt_answer``, ``truncated``. Output: ``dict(inputs=imgs,
+``img_paths``, ``question_type``, ``question`` (last user turn, placeholders removed), ``gt_answer``,
+``truncated``. Output: ``dict(inputs=imgs,
 data_samples=LMMDataSample)`` with ``input_ids`` / ``labels`` LongTensors ``[T]`` and the metainfo keys of
 :mod:`llmvision.structures.lmm_sample`.
 """
@@ -11,7 +12,7 @@ from mmcv.transforms import BaseTransform
 from ...registry import TRANSFORMS
 from ...structures.lmm_sample import LMMDataSample
 
-META_KEYS = ('sample_id', 'img_paths', 'num_images', 'question_type', 'gt_answer', 'truncated')
+META_KEYS = ('sample_id', 'img_paths', 'num_images', 'question_type', 'question', 'gt_answer', 'truncated')
 
 
 @TRANSFORMS.register_module()
