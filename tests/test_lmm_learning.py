@@ -1,6 +1,7 @@
 """It learns, smaller version (slow): the tiny LLaVA of configs/llava/llava_tiny_synthetic.py, trained on the
 questions of 16 synthetic images, answers them far better than the text-only prior, and falls back to about the
-prior when the images are replaced by noise (measured: 98% vs prior 52%, noise images 48%, 110 steps, ~30 s).
+prior when the images are replaced by noise (measured: 98% vs text-only prior 74% (52% constant per type),
+noise images 48%, 110 steps, ~40 s).
 
 The same question ("How many red shapes?") has different answers on different images, so beating the prior on
 these images needs the image: a model whose visual tokens were ignored, misaligned with their samples or wrongly
@@ -74,9 +75,10 @@ def test_tiny_llava_uses_the_image(synthetic_data, tmp_path, one_thread):
         warm.step()
     prior_file = str(tmp_path / 'single.json')
     m = _evaluate(model, datasets['test'], prior_file)
-    assert m['overall'] >= m['prior/overall'] + 25, m
+    # prior: the most frequent answer to the same question text (unique questions: their own answer)
+    assert m['overall'] >= m['prior/overall'] + 15, m
     easiest = max(TYPES, key=lambda t: m.get(t, 0) - m.get(f'prior/{t}', 0))
-    assert m[easiest] >= m[f'prior/{easiest}'] + 30, m
+    assert m[easiest] >= m[f'prior/{easiest}'] + 20, m
     cfg_noise = dict(cfg.val_dataloader.dataset, data_root=str(tmp_path), ann_file='single.json',
                      data_prefix=dict(img=str(synthetic_data.image_dir)), image_ablation='noise')
     cfg_noise['encoder'] = dict(cfg_noise['encoder'], tokenizer=tok)
