@@ -2,12 +2,18 @@
 import random
 
 import torch
-from mmengine.dataset import pseudo_collate
 from lvis import LVIS
+from mmengine.dataset import pseudo_collate
 
 from llmvision.datasets import LVISDataset, ODVGDataset, RefCOCODataset
-from llmvision.datasets.transforms import (FilterEmptyBoxes, LoadAnnotations, LoadImageFromFile, PackDetInputs,
-                                           RandomChoiceResize, RandomFlip)
+from llmvision.datasets.transforms import (
+    FilterEmptyBoxes,
+    LoadAnnotations,
+    LoadImageFromFile,
+    PackDetInputs,
+    RandomChoiceResize,
+    RandomFlip,
+)
 from llmvision.models.data_preprocessors import DetDataPreprocessor
 
 TEST_PIPE = [dict(type=LoadImageFromFile), dict(type=LoadAnnotations), dict(type=PackDetInputs)]

@@ -14,7 +14,6 @@ The count of targets is checked against the ``<REF>`` count of the answers when 
 from typing import Optional, Sequence
 
 import torch
-from mmcv.transforms import BaseTransform
 
 from ..registry import DATASETS, TRANSFORMS
 from ..structures.boxes import xyxy_to_cxcywh

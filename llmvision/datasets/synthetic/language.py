@@ -13,8 +13,16 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 
 from .scene import Scene, SceneObject
-from .vocabulary import (CAPTION_PREFIXES, CAPTION_PREFIXES_PLURAL, EMPTY_CAPTIONS, GRID_POSITIONS,
-                         NUMBER_WORDS, RELATIONS, SENTENCE_RELATIONS, plural)
+from .vocabulary import (
+    CAPTION_PREFIXES,
+    CAPTION_PREFIXES_PLURAL,
+    EMPTY_CAPTIONS,
+    GRID_POSITIONS,
+    NUMBER_WORDS,
+    RELATIONS,
+    SENTENCE_RELATIONS,
+    plural,
+)
 
 SIZE_RATIO = 1.8      # area ratio for "larger"/"smaller"
 POSITION_MARGIN = 0.06  # share of the image side by which a "leftmost"/"upper" object must win

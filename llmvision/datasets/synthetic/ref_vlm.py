@@ -4,7 +4,7 @@ Task kinds (``question_type``) and their deterministic answers (triplet grammar 
 written here as text so this module does not import the model package)::
 
     rec   "<image>\\nWhere is {expression}?"              <Phrase>{expression}</Phrase>(<Unit>box</Unit>[0]<REF>)
-    det   "<image>\\nFind every {category}."               <Phrase>{category}</Phrase>(<Unit>box</Unit>[0]<REF>[1]<REF>...)
+    det   "<image>\\nFind every {category}."               <Phrase>{category}</Phrase>(<Unit>box</Unit>[0]<REF>...)
                                                           or "None." when the category is absent
     gcap  "<image>\\nDescribe the image with boxes."       one triplet per category present, joined by ", "
     kpt   "<image>\\nFind the keypoints of every {category}."  <Phrase>{category}</Phrase>(<Unit>keypoint</Unit>...)
@@ -152,8 +152,8 @@ def _coco_det(records: List[Dict]) -> Dict:
         images.append({'id': r['eval_image_id'], 'file_name': r['image'], 'height': r['height'], 'width': r['width']})
         for t in r['ref_targets']:
             x1, y1, x2, y2 = t['box']
-            anns.append({'id': len(anns) + 1, 'image_id': r['eval_image_id'], 'category_id': names.index(r['category']) + 1,
-                         'bbox': [x1, y1, x2 - x1, y2 - y1], 'area': (x2 - x1) * (y2 - y1), 'iscrowd': 0})
+            anns.append({'id': len(anns) + 1, 'image_id': r['eval_image_id'],
+                         'category_id': names.index(r['category']) + 1, 'bbox': [x1, y1, x2 - x1, y2 - y1], 'area': (x2 - x1) * (y2 - y1), 'iscrowd': 0})
     return {'images': images, 'annotations': anns,
             'categories': [{'id': i + 1, 'name': n} for i, n in enumerate(names)]}
 

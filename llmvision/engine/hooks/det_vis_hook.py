@@ -5,8 +5,8 @@ import os.path as osp
 import cv2
 from mmengine.hooks import Hook
 
-from llmvision.visualization.draw import draw_detections
 from llmvision.registry import HOOKS
+from llmvision.visualization.draw import draw_detections
 
 
 def sample_label_names(sample, labels) -> list:
