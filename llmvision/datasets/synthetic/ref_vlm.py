@@ -153,7 +153,8 @@ def _coco_det(records: List[Dict]) -> Dict:
         for t in r['ref_targets']:
             x1, y1, x2, y2 = t['box']
             anns.append({'id': len(anns) + 1, 'image_id': r['eval_image_id'],
-                         'category_id': names.index(r['category']) + 1, 'bbox': [x1, y1, x2 - x1, y2 - y1], 'area': (x2 - x1) * (y2 - y1), 'iscrowd': 0})
+                         'category_id': names.index(r['category']) + 1, 'bbox': [x1, y1, x2 - x1, y2 - y1],
+                         'area': (x2 - x1) * (y2 - y1), 'iscrowd': 0})
     return {'images': images, 'annotations': anns,
             'categories': [{'id': i + 1, 'name': n} for i, n in enumerate(names)]}
 
