@@ -18,3 +18,10 @@ def synthetic_data(tmp_path_factory):
     from llmvision.datasets.synthetic import make_synthetic_dataset
     root = tmp_path_factory.mktemp('synthetic')
     return make_synthetic_dataset(root, seed=0, num_train=24, num_val=8)
+
+
+@pytest.fixture(scope='session')
+def tokenizer(synthetic_data):
+    """The synthetic set's local LLM tokenizer (a test module may define its own ``tokenizer``)."""
+    from transformers import AutoTokenizer
+    return AutoTokenizer.from_pretrained(str(synthetic_data.llm_tokenizer))

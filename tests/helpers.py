@@ -117,3 +117,33 @@ def to_samples(dataset, results):
         s.pred_instances = p
         samples.append(s)
     return samples
+
+
+# ------------------------------------------------------------------ tiny LLM captioner
+def build_captioner(tokenizer, seed=0, **overrides):
+    """A tiny ``LLMCaptioner`` (random Qwen2 + LoRA) seeded for the tests."""
+    from llmvision.models.captioners import tiny_captioner_cfg
+    from llmvision.registry import MODELS
+    torch.manual_seed(seed)
+    return MODELS.build(tiny_captioner_cfg(tokenizer, **overrides))
+
+
+def captioner_inputs(batch=2, regions=(3, 2), seed=1, grad=False):
+    """Random encoder maps, region queries / boxes, captions and phrases for a captioner batch."""
+    g = torch.Generator().manual_seed(seed)
+    memory = [torch.randn(batch, 256, s, s, generator=g).requires_grad_(grad) for s in (16, 8, 4, 2)]
+    queries = [torch.randn(k, 256, generator=g).requires_grad_(grad) for k in regions]
+    boxes = [(torch.rand(k, 4, generator=g) * 0.5 + 0.2).requires_grad_(grad) for k in regions]
+    phrases = [[f'{c} circle' for c in ('red', 'blue', 'green', 'purple', 'orange', 'yellow')[:k]]
+               for k in regions]
+    captions = ['a red circle and a blue square on a photo of a street.', 'two green triangles.'][:batch]
+    return memory, queries, boxes, captions, phrases
+
+
+def randomize_lora_b(cap, std=0.2):
+    """LoRA B factors drawn at random so an adapter is not the identity."""
+    g = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for name, p in cap.named_parameters():
+            if 'lora_B' in name:
+                p.copy_(torch.randn(p.shape, generator=g) * std)

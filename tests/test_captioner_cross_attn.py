@@ -3,7 +3,9 @@ consistent under gradient checkpointing, active at the first generation step."""
 import pytest
 import torch
 
-from test_captioner_llm import build, inputs, randomize_lora_b, tokenizer  # noqa: F401 (fixture)
+from helpers import build_captioner as build
+from helpers import captioner_inputs as inputs
+from helpers import randomize_lora_b
 
 
 def test_default_layers_are_every_fourth_from_the_first(tokenizer):

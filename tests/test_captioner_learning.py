@@ -4,9 +4,9 @@ import json
 
 import torch
 
+from helpers import build_captioner as build
 from llmvision.models.llm.tiny import tiny_qwen2_llm_cfg
 from llmvision.structures.boxes import normalize_xyxy_to_cxcywh
-from test_captioner_llm import build, tokenizer  # noqa: F401 (fixture)
 
 NUM_IMAGES = 3
 STEPS = 15

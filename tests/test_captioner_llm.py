@@ -1,48 +1,20 @@
 """LLMCaptioner on a tiny random Qwen2: LoRA parity with peft, frozen base, skips/truncation counters, bf16,
-greedy generation. Helpers ``build``/``inputs`` are shared with the other captioner test files."""
+greedy generation. The ``tokenizer`` fixture is in conftest.py, ``build`` / ``inputs`` in helpers.py."""
 import copy
 
 import pytest
 import torch
 import torch.nn as nn
 
+from helpers import build_captioner as build
+from helpers import captioner_inputs as inputs
+from helpers import randomize_lora_b
 from llmvision.models.captioners import tiny_captioner_cfg
 from llmvision.models.llm.tiny import lora_cfg
-from llmvision.registry import MODELS
-
-
-@pytest.fixture(scope='module')
-def tokenizer(synthetic_data):
-    from transformers import AutoTokenizer
-    return AutoTokenizer.from_pretrained(str(synthetic_data.llm_tokenizer))
-
-
-def build(tokenizer, seed=0, **overrides):
-    torch.manual_seed(seed)
-    return MODELS.build(tiny_captioner_cfg(tokenizer, **overrides))
-
-
-def inputs(batch=2, regions=(3, 2), seed=1, grad=False):
-    g = torch.Generator().manual_seed(seed)
-    memory = [torch.randn(batch, 256, s, s, generator=g).requires_grad_(grad) for s in (16, 8, 4, 2)]
-    queries = [torch.randn(k, 256, generator=g).requires_grad_(grad) for k in regions]
-    boxes = [(torch.rand(k, 4, generator=g) * 0.5 + 0.2).requires_grad_(grad) for k in regions]
-    phrases = [[f'{c} circle' for c in ('red', 'blue', 'green', 'purple', 'orange', 'yellow')[:k]]
-               for k in regions]
-    captions = ['a red circle and a blue square on a photo of a street.', 'two green triangles.'][:batch]
-    return memory, queries, boxes, captions, phrases
 
 
 def total(losses):
     return losses['loss_image_caption'] + losses['loss_region_caption']
-
-
-def randomize_lora_b(cap, std=0.2):
-    g = torch.Generator().manual_seed(5)
-    with torch.no_grad():
-        for name, p in cap.named_parameters():
-            if 'lora_B' in name:
-                p.copy_(torch.randn(p.shape, generator=g) * std)
 
 
 def test_lora_output_equals_peft_merged_and_hand_merged_model(tokenizer):

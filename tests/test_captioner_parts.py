@@ -5,8 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from llmvision.models.captioners import (IGNORE_INDEX, CaptionPrompt, ImageTokenizer, box_sine_embedding,
-                                         grid_cell_boxes)
+from llmvision.models.captioners import IGNORE_INDEX, CaptionPrompt, ImageTokenizer, box_sine_embedding, grid_cell_boxes
 
 
 @pytest.fixture(scope='module')

@@ -19,8 +19,8 @@ class _Evil:
 
 
 def _mmengine_like_checkpoint():
-    from mmengine.logging import MessageHub
     import numpy as np
+    from mmengine.logging import MessageHub
     hub = MessageHub.get_instance('compat_test')
     hub.update_scalar('train/loss', 1.5)
     hub.update_scalar('train/loss', np.float64(1.25))

@@ -4,9 +4,8 @@ import torch
 from transformers import AutoTokenizer, Qwen2Config
 
 from llmvision.models.selectors import RECSelector
-from llmvision.structures import CandidateSet
+from llmvision.structures import CandidateSet, DetDataSample
 from llmvision.utils.hf_builder import causal_lm_from_config
-from llmvision.structures import DetDataSample
 
 LORA_TARGETS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj',
                 'lm_head']
@@ -162,8 +161,12 @@ def test_lora_selector_memorises_distinct_answers(synthetic_data):
     little signal and LoRA stalls near the answer prior (loss 0.44 after these 150 steps); at
     0.2 (the tiny configs' value) it fits in ~100 steps.
     """
-    from llmvision.datasets.rec import (SyntheticCandidateSource, build_selector_samples,
-                                        load_refer_records, pack_selector_sample)
+    from llmvision.datasets.rec import (
+        SyntheticCandidateSource,
+        build_selector_samples,
+        load_refer_records,
+        pack_selector_sample,
+    )
     from llmvision.models.selectors import BoxListPromptSerializer
     tok = AutoTokenizer.from_pretrained(str(synthetic_data.llm_tokenizer))
     records = load_refer_records(str(synthetic_data.refcoco_root), split='train')
