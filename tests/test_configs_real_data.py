@@ -107,6 +107,9 @@ def test_llm_wrapper_configs_share_the_recipe_and_differ_in_the_llm():
         lora = cfg.model.lora
         assert (lora.r, lora.lora_alpha, lora.lora_dropout) == (128, 256, 0.1) and 'lm_head' in lora.target_modules
         assert cfg.optim_wrapper.optimizer.lr == 1e-5 and cfg.train_dataloader.batch_size == 4
+        (sched,) = cfg.param_scheduler  # released: linear decay to 0 over the epoch, no warm-up
+        assert (sched.start_factor, sched.end_factor, sched.end, sched.convert_to_iter_based) == (1.0, 0.0, 1, True)
+        assert cfg.train_dataloader.dataset.num_shuffles == 'released'
     strip = ('llm', 'tokenizer')
     assert {k: v for k, v in qwen.model.items() if k not in strip} == \
         {k: v for k, v in llama.model.items() if k not in strip}

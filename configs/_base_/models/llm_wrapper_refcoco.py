@@ -1,8 +1,12 @@
 """LLM-wrapper REC selector recipe on RefCOCO (unc) detector candidates: model, data, schedule.
 
 Recipe (REFERENCE.md section 5): LoRA r 128 / alpha 256 / dropout 0.1 on q,k,v,o,gate,up,down +
-lm_head; 1 epoch, batch 4, lr 1e-5; loss on the answer tokens only; training samples keep the
-best candidate if its IoU > 0.5, + 4 shuffled copies, prompts > 1024 tokens dropped.
+lm_head; 1 epoch, batch 4, lr 1e-5 decaying linearly to 0 with no warm-up (the HF Trainer default
+the released code uses); loss on the answer tokens only; training samples need >= 2 candidates and
+keep the best one if its IoU > 0.5, with the released seed-table shuffled copies; prompts > 1024
+tokens dropped. A 4-bit NF4 base (QLoRA, GPU + bitsandbytes) as released:
+``model.llm = dict(type=quantized_causal_lm, pretrained_model_name_or_path=llm_path)``
+(``llmvision.utils.hf_builder``).
 The LLM defaults to Qwen2-0.5B-Instruct (``llm_path``); a leaf using another LLM sets
 ``llm_path`` and the three fields that read it (``model.llm``, ``model.tokenizer``,
 ``train_dataloader.dataset.tokenizer``), see ``configs/llm_wrapper/llm_wrapper_llama3_8b_refcoco.py``.
@@ -55,11 +59,12 @@ train_dataloader = dict(
                                 path=candidates.replace('{split}', 'train'),
                                 name='grounding_dino', missing='empty')],
         serializer=serializer, tokenizer=tokenizer, iou_thr=0.5, inclusive=False,
-        num_shuffles=4, max_tokens=max_prompt_tokens))
+        num_shuffles='released', max_tokens=max_prompt_tokens))
 
 # ---------------------------------------------------------------- schedule
 optim_wrapper = dict(type=OptimWrapper, optimizer=dict(type=AdamW, lr=lr, weight_decay=0.0),
                      clip_grad=dict(max_norm=1.0))
-param_scheduler = [dict(type=LinearLR, start_factor=0.03, by_epoch=False, begin=0, end=100)]
+param_scheduler = [dict(type=LinearLR, start_factor=1.0, end_factor=0.0, by_epoch=True, begin=0, end=1,
+                        convert_to_iter_based=True)]
 train_cfg = dict(type=EpochBasedTrainLoop, max_epochs=1)
 # evaluation: tools/rec_eval.py (detector-only / zero-shot / fine-tuned / oracle tables)
