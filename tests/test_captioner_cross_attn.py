@@ -28,7 +28,7 @@ def test_region_cross_attention_is_identity_at_init_and_then_matters(tokenizer):
     b = xattn.loss(memory, queries, boxes, no_captions, phrases)['loss_region_caption']
     torch.testing.assert_close(a, b)
     with torch.no_grad():
-        xattn.region_cross_attn.blocks[0].out_proj.weight.normal_(std=0.5)
+        xattn.region_cross_attn.blocks[0].up_proj.weight.normal_(std=0.5)
     c = xattn.loss(memory, queries, boxes, no_captions, phrases)['loss_region_caption']
     assert not torch.allclose(a, c)
     # the update reads the memory around the region boxes: change only level 0 of image 0
@@ -49,7 +49,7 @@ def test_cross_attention_with_gradient_checkpointing(tokenizer):
         randomize_lora_b(cap)
         with torch.no_grad():
             for blk in cap.region_cross_attn.blocks:
-                blk.out_proj.weight.fill_(0.01)
+                blk.up_proj.weight.fill_(0.01)
     grads = []
     for cap in (ref, ckpt):
         memory, queries, boxes, _, phrases = inputs()
@@ -82,3 +82,73 @@ def test_context_groups_regions_per_image_and_scales_references():
     torch.testing.assert_close(ctx['reference_points'][0, 1, 0], boxes[1] * ratios[0, 0].repeat(2))
     with pytest.raises(ValueError, match='4 memory levels'):
         adapter.build_context(0, memory[:3], image_index, boxes)
+
+
+def _block_and_context(attn_residual=True):
+    from llmvision.models.captioners import RegionCrossAttentionAdapter
+    torch.manual_seed(0)
+    adapter = RegionCrossAttentionAdapter(64, num_llm_layers=4, every=2, num_heads=4, num_points=2,
+                                          rms_norm_eps=1e-5, attn_residual=attn_residual)
+    memory = [torch.randn(2, 256, s, s) for s in (8, 4, 2, 1)]
+    boxes = torch.tensor([[.5, .5, .2, .2], [.3, .6, .1, .3], [.6, .4, .2, .4]])
+    ctx = adapter.build_context(3, memory, torch.tensor([0, 1, 1]), boxes)
+    return adapter, ctx
+
+
+def test_block_structure_is_the_released_one():
+    """down_proj 896->256 (here 64->256), MSDA, zero-init up_proj, RMSNorm after it; no norm before."""
+    from llmvision.models.captioners.region_cross_attn import RMSNorm
+    adapter, ctx = _block_and_context()
+    block = adapter.blocks[0]
+    assert sorted(n for n, _ in block.named_parameters()) == [
+        'attn.attention_weights.bias', 'attn.attention_weights.weight', 'attn.output_proj.bias',
+        'attn.output_proj.weight', 'attn.sampling_offsets.bias', 'attn.sampling_offsets.weight',
+        'attn.value_proj.bias', 'attn.value_proj.weight', 'down_proj.bias', 'down_proj.weight', 'norm.weight',
+        'up_proj.bias', 'up_proj.weight']
+    assert tuple(block.down_proj.weight.shape) == (256, 64) and tuple(block.up_proj.weight.shape) == (64, 256)
+    assert isinstance(block.norm, RMSNorm) and block.norm.eps == 1e-5
+    assert sorted(n for n, _ in adapter.ref_point_head.named_parameters()) == [
+        '0.bias', '0.weight', '2.bias', '2.weight']
+    assert tuple(adapter.ref_point_head[0].weight.shape) == (256, 512)
+    hidden = torch.randn(3, 64) * 5
+    assert block(hidden, ctx).abs().max() == 0                  # zero-init up_proj -> RMSNorm(0) = 0
+    with torch.no_grad():
+        block.up_proj.weight.normal_(std=0.1)
+        block.norm.weight.uniform_(0.5, 1.5)
+    q = block.down_proj(hidden)
+    attn = block.attn(q.new_zeros(2, 2, 256).index_put(ctx['slots'], q), ctx['value'], ctx['reference_points'],
+                      ctx['spatial_shapes'], ctx['level_start_index'], query_pos=ctx['query_pos'])[ctx['slots']]
+    up = block.up_proj(attn + q)
+    expected = up / torch.sqrt(up.pow(2).mean(-1, keepdim=True) + 1e-5) * block.norm.weight
+    torch.testing.assert_close(block(hidden, ctx), expected)
+    # a scaled input changes the output (no pre-norm swallows the scale)
+    assert not torch.allclose(block(hidden * 3, ctx), block(hidden, ctx), atol=1e-3)
+    no_res, ctx2 = _block_and_context(attn_residual=False)
+    no_res.load_state_dict(adapter.state_dict())
+    torch.testing.assert_close(no_res.blocks[0](hidden, ctx2),
+                               block.norm(block.up_proj(attn)))
+
+
+def test_block_is_identity_at_init_and_gradients_reach_down_proj_after_one_step(tokenizer):
+    cap = build(tokenizer, region_cross_attn=dict(every=2, num_heads=4, num_points=2))
+    plain = build(tokenizer)
+    plain.load_state_dict(cap.state_dict(), strict=False)
+    memory, queries, boxes, _, phrases = inputs()
+    loss = cap.loss(memory, queries, boxes, [None, None], phrases)['loss_region_caption']
+    torch.testing.assert_close(loss, plain.loss(memory, queries, boxes, [None, None], phrases)['loss_region_caption'])
+    loss.backward()
+    blocks = cap.region_cross_attn.blocks
+    assert all(b.up_proj.weight.grad.abs().sum() > 0 for b in blocks)
+    assert all(b.down_proj.weight.grad is None or b.down_proj.weight.grad.abs().sum() == 0 for b in blocks)
+    opt = torch.optim.SGD([p for p in cap.parameters() if p.requires_grad], lr=1e-3)
+    opt.step()
+    opt.zero_grad()
+    cap.loss(memory, queries, boxes, [None, None], phrases)['loss_region_caption'].backward()
+    for b in blocks:      # once up_proj moved, the gradient flows down to the projection and the sampling
+        assert b.down_proj.weight.grad.abs().sum() > 0 and b.attn.sampling_offsets.weight.grad.abs().sum() > 0
+    # the zero-init sampling offsets / attention weights pass the box position on one step later
+    assert cap.region_cross_attn.ref_point_head[0].weight.grad.abs().sum() == 0
+    opt.step()
+    opt.zero_grad()
+    cap.loss(memory, queries, boxes, [None, None], phrases)['loss_region_caption'].backward()
+    assert cap.region_cross_attn.ref_point_head[0].weight.grad.abs().sum() > 0

@@ -62,7 +62,7 @@ def test_only_adapters_train_and_base_llm_stays_bitwise_frozen(tokenizer):
         memory, queries, boxes, captions, phrases = inputs(grad=True)
         opt.zero_grad()
         total(cap.loss(memory, queries, boxes, captions, phrases)).backward()
-        # levels 1, 2 feed the image tokens; all 4 feed cross-attention once its zero-init out_proj moved
+        # levels 1, 2 feed the image tokens; all 4 feed cross-attention once its zero-init up_proj moved
         levels = memory if step > 0 else memory[1:3]
         assert all(m.grad is not None and m.grad.abs().sum() > 0 for m in levels)
         assert all(q.grad is not None and q.grad.abs().sum() > 0 for q in queries)
@@ -73,7 +73,7 @@ def test_only_adapters_train_and_base_llm_stays_bitwise_frozen(tokenizer):
             assert p.grad is None and torch.equal(p, base[n]), n
     changed = {n for n, p in cap.named_parameters() if n in adapters and not torch.equal(p, adapters[n])}
     for prefix in ('image_tokenizer.projector', 'image_tokenizer.separators', 'region_projector',
-                   'region_cross_attn.blocks.0.out_proj', 'region_cross_attn.blocks.0.in_proj',
+                   'region_cross_attn.blocks.0.up_proj', 'region_cross_attn.blocks.0.down_proj',
                    'region_cross_attn.ref_point_head', 'lora_A', 'lora_B'):
         assert any(prefix in n for n in changed), prefix
 

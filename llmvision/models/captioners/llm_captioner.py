@@ -108,8 +108,12 @@ class LLMCaptioner(BaseModule):
         self.region_cross_attn = None
         if region_cross_attn is not None:
             num_layers = len(causal.get_decoder().layers)
+            xattn_cfg = dict(region_cross_attn)
+            eps = getattr(getattr(causal, 'config', None), 'rms_norm_eps', None)
+            if eps is not None:
+                xattn_cfg.setdefault('rms_norm_eps', eps)     # the LLM's own RMSNorm epsilon
             self.region_cross_attn = RegionCrossAttentionAdapter(
-                hidden_size=hidden, num_llm_layers=num_layers, **region_cross_attn)
+                hidden_size=hidden, num_llm_layers=num_layers, **xattn_cfg)
             self.region_cross_attn.install(causal.get_decoder().layers)
 
         self.image_prompt = CaptionPrompt(self.tokenizer, image_prompt, max_image_caption_len, placeholder)

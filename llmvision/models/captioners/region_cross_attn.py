@@ -1,13 +1,22 @@
 """Deformable cross-attention adapters inside the LLM: region tokens look back at the encoder memory.
 
-Every ``every``-th LLM decoder layer (0, 4, 8, ...) gets a block applied to its input at the region-token
-position: ``h <- h + out_proj(MSDA(in_proj(norm(h)), memory, box))`` with ``in_proj: hidden -> 256``, multi-scale
-deformable attention over the encoder levels with the region's box as reference, and a zero-initialised
-``out_proj: 256 -> hidden`` (so the LLM is unchanged at step 0). The blocks live in this module (the LLM's
-own state-dict keys are untouched) and run from forward pre-hooks on the LLM layers (applied before a
-layer, never after the last one, where the region position's update could not reach any answer token).
-The per-batch context travels as a keyword argument of the decoder call, so it is also there when
-gradient checkpointing recomputes a layer.
+The block is LLMDet's released one (REFERENCE.md section 9, ``use_lmm_cross_attn=True``): every ``every``-th
+LLM decoder layer (0, 4, 8, ...) gets, at the region-token position of its input,
+
+    ``q = down_proj(h)``                      hidden -> 256 (no norm before it)
+    ``a = q + MSDA(q + pos(box), memory)``    multi-scale deformable attention over the encoder levels, the
+                                              region's box as reference; the ``+ q`` is the identity that
+                                              mmcv's ``MultiScaleDeformableAttention`` (the class the released
+                                              code uses) adds inside its forward (``attn_residual=False`` drops it)
+    ``h <- h + RMSNorm(up_proj(a))``          256 -> hidden, ``up_proj`` zero-initialised, RMSNorm AFTER it
+
+so the LLM is unchanged at step 0 (``RMSNorm(0) = 0``). Parameter names: ``down_proj``, ``attn.{sampling_offsets,
+attention_weights,value_proj,output_proj}``, ``up_proj``, ``norm.weight``; the box -> query-position head is
+``ref_point_head`` (MLP 512 -> 256 -> 256, as released). The blocks live in this module (the LLM's own
+state-dict keys are untouched) and run from forward pre-hooks on the LLM layers (applied before a layer, never
+after the last one, where the region position's update could not reach any answer token). The per-batch context
+travels as a keyword argument of the decoder call, so it is also there when gradient checkpointing recomputes a
+layer.
 """
 from typing import List, Optional, Sequence
 
@@ -22,34 +31,54 @@ from .sine_embedding import box_sine_embedding
 CONTEXT_KWARG = 'llmvision_region_xattn'
 
 
+class RMSNorm(nn.Module):
+    """``x / sqrt(mean(x^2) + eps) * weight`` over the last dim, computed in float32 (Qwen2's RMSNorm)."""
+
+    def __init__(self, dims: int, eps: float = 1e-6):
+        super().__init__()
+        self.eps = float(eps)
+        self.weight = nn.Parameter(torch.ones(dims))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.float()
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight.float()
+
+
 class RegionCrossAttentionBlock(nn.Module):
     """``[R, hidden]`` region hidden states -> ``[R, hidden]`` update (zero at init).
+
+    ``update = norm(up_proj(a))`` with ``a = q + attn(q, memory, box)`` and ``q = down_proj(hidden)``.
 
     Args:
         hidden_size: LLM hidden size.
         embed_dims: attention width (256, the detector's).
         num_heads / num_levels / num_points: MSDA settings.
+        rms_norm_eps: epsilon of the RMSNorm after the up-projection (the LLM's ``rms_norm_eps``).
+        attn_residual: add the down-projected query back to the attention output (mmcv MSDA's identity).
     """
 
     def __init__(self, hidden_size: int, embed_dims: int = 256, num_heads: int = 8, num_levels: int = 4,
-                 num_points: int = 4):
+                 num_points: int = 4, rms_norm_eps: float = 1e-6, attn_residual: bool = True):
         super().__init__()
-        self.norm = nn.LayerNorm(hidden_size)
-        self.in_proj = nn.Linear(hidden_size, embed_dims)
+        self.attn_residual = attn_residual
+        self.down_proj = nn.Linear(hidden_size, embed_dims)
         self.attn = MultiScaleDeformableAttention(embed_dims, num_heads, num_levels, num_points)
-        self.out_proj = nn.Linear(embed_dims, hidden_size)
-        nn.init.zeros_(self.out_proj.weight)
-        nn.init.zeros_(self.out_proj.bias)
+        self.up_proj = nn.Linear(embed_dims, hidden_size)
+        nn.init.zeros_(self.up_proj.weight)
+        nn.init.zeros_(self.up_proj.bias)
+        self.norm = RMSNorm(hidden_size, rms_norm_eps)
 
     def forward(self, hidden: torch.Tensor, ctx: dict) -> torch.Tensor:
         """``hidden [R, hidden]`` (any dtype) -> update ``[R, hidden]`` in float32."""
-        query = self.in_proj(self.norm(hidden.float()))
+        query = self.down_proj(hidden.float())
         slots = ctx['slots']                                       # (image row [R], slot [R])
         padded = query.new_zeros(ctx['reference_points'].shape[:2] + (query.shape[-1],))
         padded = padded.index_put(slots, query)                    # [B_img, K_max, E]
         out = self.attn(padded, ctx['value'], ctx['reference_points'], ctx['spatial_shapes'],
-                        ctx['level_start_index'], key_padding_mask=None, query_pos=ctx['query_pos'])
-        return self.out_proj(out[slots])
+                        ctx['level_start_index'], key_padding_mask=None, query_pos=ctx['query_pos'])[slots]
+        if self.attn_residual:
+            out = out + query
+        return self.norm(self.up_proj(out))
 
 
 @MODELS.register_module()
@@ -63,11 +92,13 @@ class RegionCrossAttentionAdapter(nn.Module):
         layers: explicit layer indices instead of ``every``.
         embed_dims / num_heads / num_levels / num_points: MSDA settings.
         pos_feats: sine features per box coordinate for the query position head.
+        rms_norm_eps / attn_residual: see :class:`RegionCrossAttentionBlock`.
     """
 
     def __init__(self, hidden_size: int, num_llm_layers: int, every: int = 4,
                  layers: Optional[Sequence[int]] = None, embed_dims: int = 256, num_heads: int = 8,
-                 num_levels: int = 4, num_points: int = 4, pos_feats: int = 128):
+                 num_levels: int = 4, num_points: int = 4, pos_feats: int = 128, rms_norm_eps: float = 1e-6,
+                 attn_residual: bool = True):
         super().__init__()
         if layers is None:
             layers = list(range(0, num_llm_layers, every))
@@ -82,7 +113,8 @@ class RegionCrossAttentionAdapter(nn.Module):
         self.ref_point_head = nn.Sequential(nn.Linear(4 * pos_feats, embed_dims), nn.ReLU(),
                                             nn.Linear(embed_dims, embed_dims))
         self.blocks = nn.ModuleList(
-            RegionCrossAttentionBlock(hidden_size, embed_dims, num_heads, num_levels, num_points)
+            RegionCrossAttentionBlock(hidden_size, embed_dims, num_heads, num_levels, num_points, rms_norm_eps,
+                                      attn_residual)
             for _ in layers)
         self._handles = []
 
