@@ -63,6 +63,34 @@ def test_bad_arguments_raise(tmp_path):
         make_synthetic_dataset(tmp_path, num_train=0, num_val=1)
     with pytest.raises(ValueError, match='image_size'):
         make_synthetic_dataset(tmp_path, num_train=1, num_val=1, image_size=(32, 320))
+    with pytest.raises(ValueError, match='max_objects'):
+        make_synthetic_dataset(tmp_path, num_train=1, num_val=1, max_objects=7)
+    with pytest.raises(ValueError, match='backgrounds'):
+        make_synthetic_dataset(tmp_path, num_train=1, num_val=1, backgrounds=['photo', 'sky'])
+    with pytest.raises(ValueError, match='category distribution'):
+        make_synthetic_dataset(tmp_path, num_train=1, num_val=1, categories='pareto')
+
+
+def test_vqa_profile_uniform_categories_plain_backgrounds(tmp_path):
+    """The VQA it-learns profile: every category about equally frequent (no rare band, so the question text
+    cannot predict the answer), only plain / gradient backgrounds, at most ``max_objects`` per scene."""
+    p = make_synthetic_dataset(tmp_path, seed=1, num_train=150, num_val=4, image_size=(64, 64),
+                               categories='uniform', backgrounds=['plain', 'gradient'], max_objects=4)
+    counts = {}
+    for line in _read_jsonl(p.train_det_odvg):
+        assert len(line['detection']['instances']) <= 4
+        for inst in line['detection']['instances']:
+            counts[inst['category']] = counts.get(inst['category'], 0) + 1
+    assert len(counts) == len(p.categories)  # no category capped away
+    assert max(counts.values()) < 0.1 * sum(counts.values())  # uniform: ~4%; Zipf 1.2 over 24: ~30%
+    # plain / gradient backgrounds are smooth: neighbouring background pixels differ by a few levels at most
+    # (noise backgrounds jump by ~18 per cell, photos far more)
+    shape_rgb = np.array(list(COLOURS.values()), np.int16)
+    for line in _read_jsonl(p.train_det_odvg)[:40]:
+        img = np.asarray(Image.open(p.image_dir / line['filename']).convert('RGB'), np.int16)
+        bg = ~(img[:, :, None, :] == shape_rgb[None, None]).all(-1).any(-1)
+        pair = bg[:, 1:] & bg[:, :-1]
+        assert np.abs(img[:, 1:] - img[:, :-1]).max(-1)[pair].max() <= 8, line['filename']
 
 
 def _colour_mask(img: np.ndarray, colour: str) -> np.ndarray:

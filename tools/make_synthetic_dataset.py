@@ -5,7 +5,12 @@ Example::
     python tools/make_synthetic_dataset.py --out data/synthetic --seed 0 --num-train 200 --num-val 50
 
 The VQA set (LLaVA conversation json, one question per record) is written to ``vqa/train.json`` and
-``vqa/val.json``; its question counts per type are printed after the summary. ``--ref-vlm`` adds the REF-VLM
+``vqa/val.json``; its question counts per type are printed after the summary. The VQA it-learns set
+(``configs/llava/llava_tiny_synthetic.py``) is drawn with uniform categories on plain / gradient backgrounds::
+
+    python tools/make_synthetic_dataset.py --out data/synthetic_vqa --num-train 4000 --num-val 300 \
+        --image-size 64 64 --categories uniform --backgrounds plain gradient
+ ``--ref-vlm`` adds the REF-VLM
 conversations (``ref_vlm/{train,val}.json``, REC / detection / grounded description / keypoints).
 """
 import argparse
@@ -17,6 +22,8 @@ import time
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from llmvision.datasets.synthetic import make_ref_vlm_set, make_synthetic_dataset  # noqa: E402
+from llmvision.datasets.synthetic.backgrounds import KINDS  # noqa: E402
+from llmvision.datasets.synthetic.generator import CATEGORY_DISTRIBUTIONS  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -26,6 +33,12 @@ def parse_args(argv=None):
     parser.add_argument('--num-train', type=int, default=200)
     parser.add_argument('--num-val', type=int, default=50)
     parser.add_argument('--image-size', type=int, nargs=2, default=(256, 320), metavar=('H', 'W'))
+    parser.add_argument('--categories', choices=CATEGORY_DISTRIBUTIONS, default='zipf',
+                        help='category frequencies: LVIS-like long tail (default) or uniform (the VQA set: with a '
+                             'skewed prior the question text alone answers many questions)')
+    parser.add_argument('--backgrounds', nargs='+', choices=KINDS, default=None,
+                        help='background kinds to draw from (default: all)')
+    parser.add_argument('--max-objects', type=int, default=6, help='at most this many objects per scene (1-6)')
     parser.add_argument('--ref-vlm', action='store_true',
                         help='also write REF-VLM conversations (ref_vlm/{train,val}.json + COCO val ground truth)')
     return parser.parse_args(argv)
@@ -35,7 +48,9 @@ def main(argv=None):
     args = parse_args(argv)
     start = time.perf_counter()
     paths = make_synthetic_dataset(args.out, seed=args.seed, num_train=args.num_train,
-                                   num_val=args.num_val, image_size=tuple(args.image_size))
+                                   num_val=args.num_val, image_size=tuple(args.image_size),
+                                   categories=args.categories, backgrounds=args.backgrounds,
+                                   max_objects=args.max_objects)
     print(paths.summary())
     for split, path in (('train', paths.vqa_train), ('val', paths.vqa_val)):
         counts = {}

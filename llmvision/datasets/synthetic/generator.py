@@ -18,11 +18,12 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from PIL import Image
 
+from .backgrounds import KINDS, make_background
 from .bert_tokenizer import build_bert_tokenizer
 from .language import grounding_caption, long_description
 from .llm_tokenizer import build_llm_tokenizer
@@ -131,8 +132,17 @@ def _write_text(path: Path, text: str) -> None:
     _write_bytes(path, text.encode('utf-8'))
 
 
-def _category_plan(seed: int, num_cats: int) -> Tuple[np.ndarray, np.ndarray]:
-    """Zipf-like category weights and the ids of the categories kept rare in train."""
+CATEGORY_DISTRIBUTIONS = ('zipf', 'uniform')
+
+
+def _category_plan(seed: int, num_cats: int, distribution: str = 'zipf') -> Tuple[np.ndarray, np.ndarray]:
+    """Category weights and the ids of the categories kept rare in train: Zipf-like (LVIS-style long tail, rare
+    band capped) or uniform (no rare categories: the VQA profile, where a skewed prior lets the question text
+    alone answer)."""
+    if distribution not in CATEGORY_DISTRIBUTIONS:
+        raise ValueError(f'unknown category distribution {distribution!r}; expected one of {CATEGORY_DISTRIBUTIONS}')
+    if distribution == 'uniform':
+        return np.ones(num_cats), np.zeros(0, dtype=np.int64)
     rng = np.random.default_rng([seed, 0])
     perm = rng.permutation(num_cats)
     weights = np.empty(num_cats)
@@ -141,7 +151,9 @@ def _category_plan(seed: int, num_cats: int) -> Tuple[np.ndarray, np.ndarray]:
 
 
 def _generate_split(split: str, num: int, seed: int, image_size, weights, rare, r_max,
-                    first_image_id: int, first_ann_id: int, image_dir: Path) -> List[ImageRecord]:
+                    first_image_id: int, first_ann_id: int, image_dir: Path,
+                    backgrounds: Optional[Sequence[str]] = None,
+                    max_objects: int = MAX_OBJECTS) -> List[ImageRecord]:
     rng = np.random.default_rng([seed, _SPLIT_CODES[split]])
     forced_empty = int(rng.integers(num)) if num >= 2 else -1
     rare_images = {int(c): 0 for c in rare}
@@ -151,13 +163,15 @@ def _generate_split(split: str, num: int, seed: int, image_size, weights, rare, 
         if idx == forced_empty or rng.random() < EMPTY_PROB:
             n = 0
         else:
-            n = int(rng.integers(1, MAX_OBJECTS + 1))
+            n = int(rng.integers(1, max_objects + 1))
         w = weights.copy()
         if split == 'train':  # cap rare categories to the LVIS "rare" band
             for c, cnt in rare_images.items():
                 if cnt >= r_max:
                     w[c] = 0.0
-        scene = render_scene(rng, image_size, sample_labels(rng, n, w))
+        bg = None if backgrounds is None else make_background(rng, image_size,
+                                                               backgrounds[int(rng.integers(len(backgrounds)))])
+        scene = render_scene(rng, image_size, sample_labels(rng, n, w), background=bg)
         for c in {o.label for o in scene.objects}:
             if c in rare_images:
                 rare_images[c] += 1
@@ -184,7 +198,9 @@ def _split_stats(records: List[ImageRecord]) -> Dict:
 
 
 def make_synthetic_dataset(out_dir: Union[str, os.PathLike], seed: int = 0, num_train: int = 200,
-                           num_val: int = 50, image_size: Tuple[int, int] = (256, 320)) -> SyntheticPaths:
+                           num_val: int = 50, image_size: Tuple[int, int] = (256, 320),
+                           categories: str = 'zipf', backgrounds: Optional[Sequence[str]] = None,
+                           max_objects: int = MAX_OBJECTS) -> SyntheticPaths:
     """Generate the synthetic grounding dataset under ``out_dir`` and return its :class:`SyntheticPaths`.
 
     Args:
@@ -192,23 +208,38 @@ def make_synthetic_dataset(out_dir: Union[str, os.PathLike], seed: int = 0, num_
         seed: all randomness derives from it; same seed + arguments -> byte-identical files.
         num_train, num_val: number of images per split (>= 1 each).
         image_size: ``(H, W)`` of every image, each side >= 64.
+        categories: ``'zipf'`` (default: LVIS-like long tail with a rare band) or ``'uniform'``.
+        backgrounds: background kinds to draw from (subset of ``backgrounds.KINDS``); ``None``: all kinds.
+        max_objects: at most this many objects per scene (1 ... 6).
+    The defaults give the detection / grounding set; the VQA it-learns set uses ``categories='uniform'``,
+    ``backgrounds=('plain', 'gradient')`` (``tools/make_synthetic_dataset.py --categories uniform --backgrounds plain
+    gradient``).
     """
     if int(num_train) < 1 or int(num_val) < 1:
         raise ValueError(f'make_synthetic_dataset: num_train={num_train} and num_val={num_val} must be >= 1')
+    if not 1 <= int(max_objects) <= MAX_OBJECTS:
+        raise ValueError(f'make_synthetic_dataset: max_objects={max_objects} must be in 1 ... {MAX_OBJECTS}')
+    if backgrounds is not None:
+        backgrounds = tuple(backgrounds)
+        bad = [k for k in backgrounds if k not in KINDS]
+        if bad or not backgrounds:
+            raise ValueError(f'make_synthetic_dataset: backgrounds={list(backgrounds)}; choose from {KINDS}')
     image_size = (int(image_size[0]), int(image_size[1]))
     if min(image_size) < 64:
         raise ValueError(f'make_synthetic_dataset: image_size={image_size} must be at least 64 on each side')
     paths = SyntheticPaths.at(out_dir)
     paths.image_dir.mkdir(parents=True, exist_ok=True)
+    weights, rare = _category_plan(seed, len(category_names()), categories)
     categories = category_names()
-    weights, rare = _category_plan(seed, len(categories))
     r_max, f_min = frequency_thresholds(num_train)
+    scene_kw = dict(backgrounds=backgrounds, max_objects=int(max_objects))
 
     train = _generate_split('train', num_train, seed, image_size, weights, rare, r_max,
-                            first_image_id=1, first_ann_id=1, image_dir=paths.image_dir)
+                            first_image_id=1, first_ann_id=1, image_dir=paths.image_dir, **scene_kw)
     next_ann = 1 + sum(len(r.ann_ids) for r in train)
     val = _generate_split('val', num_val, seed, image_size, weights, rare, r_max,
-                          first_image_id=num_train + 1, first_ann_id=next_ann, image_dir=paths.image_dir)
+                          first_image_id=num_train + 1, first_ann_id=next_ann, image_dir=paths.image_dir,
+                          **scene_kw)
 
     # ODVG
     _write_text(paths.train_odvg, dumps_jsonl([grounding_line(r) for r in train]))
