@@ -110,9 +110,34 @@ def test_llm_wrapper_configs_share_the_recipe_and_differ_in_the_llm():
         (sched,) = cfg.param_scheduler  # released: linear decay to 0 over the epoch, no warm-up
         assert (sched.start_factor, sched.end_factor, sched.end, sched.convert_to_iter_based) == (1.0, 0.0, 1, True)
         assert cfg.train_dataloader.dataset.num_shuffles == 'released'
+        assert cfg.model.answer_eos is False  # released: no EOS after the answer
     strip = ('llm', 'tokenizer')
     assert {k: v for k, v in qwen.model.items() if k not in strip} == \
         {k: v for k, v in llama.model.items() if k not in strip}
+
+
+def test_llm_wrapper_qlora_config_builds_to_the_clear_cuda_error(tmp_path, monkeypatch):
+    """The QLoRA variant differs from its full-precision config only in the 4-bit NF4 base; building the
+    selector on a machine without CUDA stops at the LLM with the builder's error (after the tokenizer)."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from llmvision.datasets.synthetic.llm_tokenizer import build_llm_tokenizer
+    from llmvision.utils.hf_builder import quantized_causal_lm
+    full = load_config('configs/llm_wrapper/llm_wrapper_llama3_8b_refcoco.py')
+    qlora = load_config('configs/llm_wrapper/llm_wrapper_llama3_8b_refcoco_qlora.py')
+    llm = qlora.model.llm
+    assert llm.type is quantized_causal_lm
+    assert llm.pretrained_model_name_or_path == full.model.llm.pretrained_model_name_or_path
+    assert (llm.bits, llm.quant_type, llm.double_quant, llm.compute_dtype) == (4, 'nf4', True, 'bfloat16')
+    assert llm.prepare_for_kbit_training
+    assert {k: v for k, v in qlora.model.items() if k != 'llm'} == {k: v for k, v in full.model.items() if k != 'llm'}
+    assert qlora.train_dataloader == full.train_dataloader and qlora.optim_wrapper == full.optim_wrapper
+    model_cfg = plain(qlora.model)
+    model_cfg['tokenizer'] = AutoTokenizer.from_pretrained(str(build_llm_tokenizer(tmp_path / 'tok')))
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    with pytest.raises(RuntimeError, match='need a CUDA GPU'):
+        build_object(model_cfg)
 
 
 @pytest.mark.parametrize('size', SIZES)

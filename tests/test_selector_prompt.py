@@ -145,3 +145,32 @@ def test_candidate_set_validation_and_clip():
     assert torch.equal(back.bboxes, out.bboxes) and back.labels == out.labels
     with pytest.raises(ValueError, match='f.jsonl:3'):
         CandidateSet.from_dict({'bboxes': [[1, 2, 3]]}, where='f.jsonl:3')
+
+
+@pytest.mark.parametrize('answer_eos', [True, False])
+def test_training_target_ends_with_or_without_eos(tmp_path, answer_eos):
+    """LLM-wrapper v1.0.0 trains on prompt + index with no EOS (``answer_eos=False``, the real-model
+    configs); the tiny random-init configs keep the EOS (the class default) so generation stops."""
+    from transformers import AutoTokenizer, Qwen2Config
+
+    from llmvision.datasets.synthetic.llm_tokenizer import build_llm_tokenizer
+    from llmvision.models.selectors import RECSelector
+    from llmvision.structures import DetDataSample
+    from llmvision.utils.hf_builder import causal_lm_from_config
+    tok = AutoTokenizer.from_pretrained(str(build_llm_tokenizer(tmp_path / 'tok')))
+    llm = dict(type=causal_lm_from_config, seed=0,
+               config=Qwen2Config(vocab_size=len(tok), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                  num_attention_heads=2, num_key_value_heads=1, tie_word_embeddings=False))
+    sel = RECSelector(llm=llm, tokenizer=tok, answer_eos=answer_eos)
+    assert sel.answer_eos is answer_eos
+    data = [DetDataSample(metainfo=dict(answer=a)) for a in ('12', '0')]
+    texts = [BoxListPromptSerializer().serialize(_cands(), q).text for q in ('the red circle', 'a much longer query')]
+    ids, mask, labels = sel._train_batch(texts, data)
+    for i, s in enumerate(data):
+        target = labels[i][labels[i] != -100].tolist()
+        digits = tok(s.metainfo['answer'], add_special_tokens=False)['input_ids']
+        assert target == digits + ([tok.eos_token_id] if answer_eos else [])
+        n = int(mask[i].sum())  # the sequence ends where the target ends (right padding after it)
+        assert ids[i, n - len(target):n].tolist() == target and (labels[i, n:] == -100).all()
+    default = RECSelector(llm=llm, tokenizer=tok)
+    assert default.answer_ids('3')[-1] == tok.eos_token_id

@@ -14,10 +14,8 @@ Table: python tools/rec_eval.py --data-root data/refcoco --splits val testA test
            --config <this file> --checkpoint work_dirs/.../epoch_1.pth --zero-shot
 
 Llama-3 has no pad token: the selector pads with EOS (masked out of the loss). An 8B model in
-bf16 with r-128 LoRA needs a >= 40 GB GPU at batch 4; the original used a
-4-bit base: install bitsandbytes (not a dependency of llmvision) and add
-``quantization_config=dict(type=BitsAndBytesConfig, load_in_4bit=True,
-bnb_4bit_compute_dtype=torch.bfloat16, bnb_4bit_quant_type='nf4')`` to ``llm``.
+bf16 with r-128 LoRA needs a >= 40 GB GPU at batch 4; the original used a 4-bit NF4 base (QLoRA):
+``llm_wrapper_llama3_8b_refcoco_qlora.py`` (CUDA + bitsandbytes).
 """
 from mmengine.config import read_base
 

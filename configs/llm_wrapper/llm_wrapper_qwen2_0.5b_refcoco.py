@@ -13,9 +13,9 @@ Table: python tools/rec_eval.py --data-root data/refcoco --splits val testA test
            --candidates gdino=work_dirs/rec_candidates/refcoco_{split}.jsonl \
            --config <this file> --checkpoint work_dirs/.../epoch_1.pth --zero-shot
 
-4-bit base (the original): install bitsandbytes (not a dependency of llmvision) and add
-``quantization_config=dict(type=BitsAndBytesConfig, load_in_4bit=True,
-bnb_4bit_compute_dtype=torch.bfloat16, bnb_4bit_quant_type='nf4')`` to ``llm``.
+4-bit NF4 base (QLoRA, the original; CUDA + bitsandbytes): ``model.llm = dict(type=quantized_causal_lm,
+pretrained_model_name_or_path=llm_path)`` (``llmvision.utils.hf_builder``), as in
+``llm_wrapper_llama3_8b_refcoco_qlora.py``.
 """
 from mmengine.config import read_base
 

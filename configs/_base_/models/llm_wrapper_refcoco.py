@@ -4,9 +4,11 @@ Recipe (REFERENCE.md section 5): LoRA r 128 / alpha 256 / dropout 0.1 on q,k,v,o
 lm_head; 1 epoch, batch 4, lr 1e-5 decaying linearly to 0 with no warm-up (the HF Trainer default
 the released code uses); loss on the answer tokens only; training samples need >= 2 candidates and
 keep the best one if its IoU > 0.5, with the released seed-table shuffled copies; prompts > 1024
-tokens dropped. A 4-bit NF4 base (QLoRA, GPU + bitsandbytes) as released:
+tokens dropped; no EOS after the answer in the training target (``answer_eos=False``, as released:
+the instruct LLM's own end-of-turn stops generation; ``True`` adds the tokenizer's EOS). A 4-bit
+NF4 base (QLoRA, GPU + bitsandbytes) as released:
 ``model.llm = dict(type=quantized_causal_lm, pretrained_model_name_or_path=llm_path)``
-(``llmvision.utils.hf_builder``).
+(``llmvision.utils.hf_builder``), see ``configs/llm_wrapper/llm_wrapper_qwen2_0.5b_refcoco_qlora.py``.
 The LLM defaults to Qwen2-0.5B-Instruct (``llm_path``); a leaf using another LLM sets
 ``llm_path`` and the three fields that read it (``model.llm``, ``model.tokenizer``,
 ``train_dataloader.dataset.tokenizer``), see ``configs/llm_wrapper/llm_wrapper_llama3_8b_refcoco.py``.
@@ -45,7 +47,8 @@ model = dict(
     serializer=serializer,
     max_prompt_tokens=max_prompt_tokens,
     overlength='truncate',
-    max_new_tokens=4)
+    max_new_tokens=4,
+    answer_eos=False)  # released: the SFT text is prompt + index, no EOS
 
 # ---------------------------------------------------------------- data
 train_dataloader = dict(

@@ -10,7 +10,7 @@ Data contract (what :class:`llmvision.datasets.rec.RECSelectorDataset` yields, a
   ``candidates`` (list of :class:`CandidateSet`, one per source, prompt order) and, for
   training, ``answer`` (the printed index as a string).
 
-``'loss'``: cross-entropy on the answer tokens + EOS only (prompt positions -100), right
+``'loss'``: cross-entropy on the answer tokens (+ EOS when ``answer_eos``) only (prompt positions -100), right
 padding (:func:`llmvision.models.llm.loss.causal_lm_loss`: answer rows only, no full logits).
 ``'predict'``: batched greedy generation with left padding (:func:`llmvision.models.llm.generation.generate`),
 answer parsing, fallback
@@ -57,17 +57,23 @@ class RECSelector(BaseModel):
             In training an over-budget sample is always dropped (counted).
         max_new_tokens: greedy generation length.
         freeze_llm: freeze the base LLM when no LoRA is given.
+        answer_eos: end the training target with the tokenizer's EOS token. LLM-wrapper v1.0.0 does
+            not (its SFT text is the chat-templated prompt + the index; trl adds no EOS), so the
+            real-model configs set ``False`` and rely on the instruct LLM's own end-of-turn to stop
+            generation. ``True`` (the default, used by the tiny random-init configs) teaches a model
+            without a chat prior to stop after the index, so a greedy answer is not followed by
+            more digits that the parser would read as part of the index.
     """
 
     def __init__(self, llm, tokenizer, lora=None, serializer=None, max_prompt_tokens: int = 1024,
                  overlength: str = 'truncate', max_new_tokens: int = 4, freeze_llm: bool = True,
-                 data_preprocessor=None, init_cfg=None):
+                 answer_eos: bool = True, data_preprocessor=None, init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if overlength not in ('truncate', 'fallback'):
             raise ValueError(f"overlength must be 'truncate' or 'fallback', got {overlength!r}")
         self.tokenizer = build_object(tokenizer)
         if getattr(self.tokenizer, 'eos_token_id', None) is None:
-            raise ValueError('RECSelector: the tokenizer has no eos_token (needed after the answer)')
+            raise ValueError('RECSelector: the tokenizer has no eos_token (it ends generation)')
         self.pad_id = self.tokenizer.pad_token_id
         if self.pad_id is None:
             self.pad_id = self.tokenizer.eos_token_id
@@ -85,6 +91,7 @@ class RECSelector(BaseModel):
         self.max_prompt_tokens = max_prompt_tokens
         self.overlength = overlength
         self.max_new_tokens = max_new_tokens
+        self.answer_eos = bool(answer_eos)
         self.stats: Counter = Counter()
 
     def init_weights(self):
@@ -102,8 +109,8 @@ class RECSelector(BaseModel):
         return self._encode(self.serializer.chat_text(user_text, self.tokenizer))
 
     def answer_ids(self, answer: str) -> List[int]:
-        """Token ids of the answer followed by EOS."""
-        return self._encode(answer) + [self.tokenizer.eos_token_id]
+        """Token ids of the answer, followed by EOS when ``answer_eos``."""
+        return self._encode(answer) + ([self.tokenizer.eos_token_id] if self.answer_eos else [])
 
     @property
     def causal_lm(self):
@@ -153,7 +160,7 @@ class RECSelector(BaseModel):
         return ids.to(dev), mask.to(dev), lab.to(dev)
 
     def loss(self, inputs: Sequence[str], data_samples) -> Dict[str, torch.Tensor]:
-        """``{'loss': CE over answer + EOS tokens}`` (mean over those tokens in the batch)."""
+        """``{'loss': CE over the answer (+ EOS) tokens}`` (mean over those tokens in the batch)."""
         ids, mask, labels = self._train_batch(inputs, data_samples)
         if ids is None:  # every sample over budget: a zero loss that still has a graph
             zero = sum(p.sum() * 0 for p in self.llm.parameters() if p.requires_grad)
