@@ -103,6 +103,36 @@ def test_overlong_caption_is_truncated_and_counted(tokenizer):
     assert cap.counters['image_caption_truncated'] == 2
 
 
+def test_sequence_limit_counts_visual_tokens_and_prompt(tokenizer):
+    """LLMDet's ``lmm_max_token_length`` cuts the whole sequence: a caption that fits the answer limit alone
+    is cut when the prompt and the visual tokens are counted too."""
+    caption = 'a red circle and a blue square on a photo of a street.'
+    loose = build(tokenizer, max_image_caption_len=64, max_image_sequence_len=None).eval()
+    ids, cut = loose.image_prompt.encode_answer(caption)
+    assert not cut and 8 < len(ids) < 64
+    num_visual = loose.image_tokenizer.num_tokens
+    assert num_visual == 26
+    prefix = loose.image_prompt.num_prefix_tokens(num_visual)
+    text_only = prefix - num_visual + len(ids)           # what a text-only count would see
+    limit = prefix + len(ids) - 4                          # fits without the image tokens, not with them
+    assert text_only <= limit
+    cap = build(tokenizer, max_image_caption_len=64, max_image_sequence_len=limit).eval()
+    assert cap.image_prompt.answer_limit == len(ids) - 4
+    kept, cut = cap.image_prompt.encode_answer(caption)
+    assert cut and kept == ids[:len(ids) - 4]
+    input_ids, labels, mask, vstart = cap.image_prompt.build_batch([kept], num_visual)
+    assert input_ids.shape[1] == limit and int(mask.sum()) == limit
+    memory, queries, boxes, captions, phrases = inputs()
+    out = cap.loss(memory, queries, boxes, [caption, caption], phrases)
+    assert out['num_image_caption_truncated'].item() == 2
+    assert loose.loss(memory, queries, boxes, [caption, caption], phrases)['num_image_caption_truncated'] == 0
+    # the region branch: one visual token, the released cut of 40 on the whole region sequence
+    region = build(tokenizer, max_region_caption_len=40, max_region_sequence_len=40).region_prompt
+    assert region.answer_limit == 40 - region.num_prefix_tokens(1)
+    with pytest.raises(ValueError, match='no room for an answer'):
+        build(tokenizer, max_image_sequence_len=prefix)
+
+
 def test_images_without_regions_and_region_subsampling(tokenizer):
     cap = build(tokenizer, max_regions=2).eval()
     memory, queries, boxes, captions, phrases = inputs(regions=(5, 0))

@@ -4,7 +4,7 @@ The chat template is rendered by the shared :class:`llmvision.models.llm.convers
 (``template='tokenizer'``). The captioner's labels cover the whole rendered assistant turn after the generation
 prompt (caption, end-of-turn token and the template's trailing newline), as the LLMDet captioner was trained.
 """
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 
@@ -24,24 +24,35 @@ class CaptionPrompt:
     positions get the visual token embeddings and ``answer_ids`` is the assistant turn as the template
     renders it (caption plus end-of-turn tokens). Labels are ``-100`` everywhere except ``answer_ids``.
 
+    Two limits cut the answer (the tighter wins; a cut is reported): ``max_answer_len`` counts the answer alone,
+    ``max_sequence_len`` the whole sequence ``before + num_visual + after + answer``, as LLMDet's
+    ``lmm_max_token_length`` does (the released code cuts the sequence after the visual tokens are inserted).
+
     Args:
         tokenizer: a HF tokenizer with a ``chat_template``.
         prompt: the instruction text.
-        max_answer_len: longest answer (assistant turn) in tokens; longer ones are cut and reported.
+        max_answer_len: longest answer (assistant turn) in tokens, or ``None`` for no answer-only limit.
         placeholder: the text marking where the visual tokens go (must not occur in ``prompt``).
+        max_sequence_len: longest whole sequence in tokens, or ``None``; needs ``num_visual``.
+        num_visual: visual tokens per sequence (fixed for one prompt), counted by ``max_sequence_len``.
     """
 
-    def __init__(self, tokenizer, prompt: str, max_answer_len: int, placeholder: str = '<image>'):
+    def __init__(self, tokenizer, prompt: str, max_answer_len: Optional[int], placeholder: str = '<image>',
+                 max_sequence_len: Optional[int] = None, num_visual: Optional[int] = None):
         if not getattr(tokenizer, 'chat_template', None):
             raise ValueError(f'tokenizer {type(tokenizer).__name__} ({getattr(tokenizer, "name_or_path", "")!r}) '
                              'has no chat_template; the captioner needs one to build prompts')
-        if max_answer_len < 1:
-            raise ValueError(f'max_answer_len must be >= 1, got {max_answer_len}')
+        if max_answer_len is not None and max_answer_len < 1:
+            raise ValueError(f'max_answer_len must be >= 1 or None, got {max_answer_len}')
+        if max_sequence_len is not None and num_visual is None:
+            raise ValueError('max_sequence_len needs num_visual (the visual tokens it counts)')
         if placeholder in prompt:
             raise ValueError(f'placeholder {placeholder!r} must not occur in the prompt {prompt!r}')
         self.tokenizer = tokenizer
         self.prompt = prompt
-        self.max_answer_len = int(max_answer_len)
+        self.max_answer_len = None if max_answer_len is None else int(max_answer_len)
+        self.max_sequence_len = None if max_sequence_len is None else int(max_sequence_len)
+        self.num_visual = None if num_visual is None else int(num_visual)
         chat = ConversationEncoder(tokenizer, template='tokenizer', image_token=placeholder)
         user = [{'role': 'user', 'content': f'{placeholder}\n{prompt}'}]
         prefix = chat.render(user, add_generation_prompt=True)
@@ -61,15 +72,26 @@ class CaptionPrompt:
         self.stop_ids: Tuple[int, ...] = tuple(sorted(stops))
         pad = tokenizer.pad_token_id
         self.pad_id = int(pad if pad is not None else (tokenizer.eos_token_id or 0))
+        limits = [n for n in (self.max_answer_len,) if n is not None]
+        if self.max_sequence_len is not None:
+            room = self.max_sequence_len - self.num_prefix_tokens(self.num_visual)
+            if room < 1:
+                raise ValueError(f'max_sequence_len={self.max_sequence_len} leaves no room for an answer: the '
+                                 f'prompt with {self.num_visual} visual tokens is already '
+                                 f'{self.num_prefix_tokens(self.num_visual)} tokens ({prompt!r})')
+            limits.append(room)
+        #: longest answer kept (``None``: no limit)
+        self.answer_limit: Optional[int] = min(limits) if limits else None
 
     def _encode(self, text: str) -> List[int]:
         return list(self.tokenizer(text, add_special_tokens=False)['input_ids']) if text else []
 
     def encode_answer(self, caption: str) -> Tuple[List[int], bool]:
-        """Token ids of the assistant turn for ``caption`` -> ``(ids, truncated)`` (ids cut to max_answer_len)."""
+        """Token ids of the assistant turn for ``caption`` -> ``(ids, truncated)`` (ids cut to ``answer_limit``)."""
         ids = self._encode(self.answer_head + caption + self.answer_tail)
-        truncated = len(ids) > self.max_answer_len
-        return ids[:self.max_answer_len], truncated
+        if self.answer_limit is None:
+            return ids, False
+        return ids[:self.answer_limit], len(ids) > self.answer_limit
 
     def num_prefix_tokens(self, num_visual: int) -> int:
         """Length of ``before + visual + after``."""

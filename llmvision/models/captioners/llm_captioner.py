@@ -45,7 +45,13 @@ class LLMCaptioner(BaseModule):
         image_resize_mode: ``'bilinear'`` (LLMDet) or ``'adaptive_avg'``.
         box_format: coordinates given to the sine position embedding: ``'cxcywh'`` or ``'xyxy'`` (LLMDet's
             released code embeds xyxy).
-        max_image_caption_len / max_region_caption_len: longest answer in tokens (longer: cut, counted).
+        max_image_caption_len / max_region_caption_len: longest answer in tokens (longer: cut, counted), or
+            ``None`` for no answer-only limit.
+        max_image_sequence_len: longest image-caption sequence in tokens, counting EVERYTHING (chat prompt,
+            the ``image_tokenizer.num_tokens`` visual tokens and the answer), as the released LLMDet's
+            ``lmm_max_token_length`` (1600; 1200 in the only-p5 variant); ``None`` counts the answer only.
+        max_region_sequence_len: the same for region captions (one visual token); the released code cuts the
+            region sequence at 40 tokens (``input_ids[:, :40]``); ``None`` (default) counts the answer only.
         max_regions: regions captioned per image; a random subset when there are more (counted).
         image_prompt / region_prompt: the instructions.
         image_loss_weight / region_loss_weight: loss weights (0 skips that branch's LLM pass).
@@ -68,8 +74,10 @@ class LLMCaptioner(BaseModule):
                  image_token_sizes: Sequence[int] = (20, 27),
                  image_resize_mode: str = 'bilinear',
                  box_format: str = 'cxcywh',
-                 max_image_caption_len: int = 1600,
-                 max_region_caption_len: int = 40,
+                 max_image_caption_len: Optional[int] = 1600,
+                 max_region_caption_len: Optional[int] = 40,
+                 max_image_sequence_len: Optional[int] = 1600,
+                 max_region_sequence_len: Optional[int] = None,
                  max_regions: int = 16,
                  image_prompt: str = 'Describe the image in detail.',
                  region_prompt: str = 'Describe the region in a phrase.',
@@ -116,8 +124,10 @@ class LLMCaptioner(BaseModule):
                 hidden_size=hidden, num_llm_layers=num_layers, **xattn_cfg)
             self.region_cross_attn.install(causal.get_decoder().layers)
 
-        self.image_prompt = CaptionPrompt(self.tokenizer, image_prompt, max_image_caption_len, placeholder)
-        self.region_prompt = CaptionPrompt(self.tokenizer, region_prompt, max_region_caption_len, placeholder)
+        self.image_prompt = CaptionPrompt(self.tokenizer, image_prompt, max_image_caption_len, placeholder,
+                                          max_image_sequence_len, self.image_tokenizer.num_tokens)
+        self.region_prompt = CaptionPrompt(self.tokenizer, region_prompt, max_region_caption_len, placeholder,
+                                           max_region_sequence_len, 1)
         self.max_regions = int(max_regions)
         self.image_loss_weight = float(image_loss_weight)
         self.region_loss_weight = float(region_loss_weight)
@@ -283,7 +293,9 @@ class LLMCaptioner(BaseModule):
                 answers.append(ids)
                 stats['image_caption_truncated'] += int(cut)
             self._count('image_caption_truncated', stats['image_caption_truncated'],
-                        f'image caption(s) longer than {self.image_prompt.max_answer_len} tokens truncated')
+                        f'image caption(s) longer than {self.image_prompt.answer_limit} tokens truncated '
+                        f'(answer limit {self.image_prompt.max_answer_len}, whole-sequence limit '
+                        f'{self.image_prompt.max_sequence_len})')
             loss_image = self._caption_loss(self.image_prompt, visual, answers)
         else:
             loss_image = self._zero_loss(*memory_levels)
@@ -300,7 +312,9 @@ class LLMCaptioner(BaseModule):
                 answers.append(ids)
                 stats['region_caption_truncated'] += int(cut)
             self._count('region_caption_truncated', stats['region_caption_truncated'],
-                        f'region phrase(s) longer than {self.region_prompt.max_answer_len} tokens truncated')
+                        f'region phrase(s) longer than {self.region_prompt.answer_limit} tokens truncated '
+                        f'(answer limit {self.region_prompt.max_answer_len}, whole-sequence limit '
+                        f'{self.region_prompt.max_sequence_len})')
             ctx = None
             if self.region_cross_attn is not None:
                 ctx = dict(memory_levels=memory_levels, image_index=image_index, boxes=boxes,
