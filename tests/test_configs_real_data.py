@@ -93,6 +93,7 @@ def test_refcoco_configs(size):
         ev = cfg.test_evaluator
         assert ev.type is RefExpMetric and tuple(ev.topk) == (1, 5, 10) and ev.iou_thr == 0.5
         assert ev.iou_mode == '>=' and ev.split == 'val'
+        assert cfg.model.test_cfg.max_per_img == 30  # REC test as released (LVIS keeps 300)
 
 
 def test_llm_wrapper_configs_share_the_recipe_and_differ_in_the_llm():

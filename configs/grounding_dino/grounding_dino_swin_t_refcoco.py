@@ -14,3 +14,7 @@ with read_base():
     from .._base_.datasets.refcoco import *  # noqa: F401,F403
     from .._base_.runtime import *  # noqa: F401,F403
     from .grounding_dino_swin_t import *  # noqa: F401,F403
+
+# REC test as released (MM-GDINO's refexp configs, which LLMDet evaluates with): the 30 best boxes per
+# expression; LLMDet's spatial re-scoring re-ranks only these (300, the detection default, restores ours)
+model['test_cfg']['max_per_img'] = 30  # noqa: F405

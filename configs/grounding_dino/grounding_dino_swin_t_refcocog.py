@@ -19,3 +19,7 @@ refcoco_dataset = 'refcocog'
 refcoco_split_by = 'umd'
 
 test_dataloader['dataset'].update(dataset=refcoco_dataset, split_by=refcoco_split_by)  # noqa: F405
+
+# REC test as released (MM-GDINO's refexp configs, which LLMDet evaluates with): the 30 best boxes per
+# expression; LLMDet's spatial re-scoring re-ranks only these (300, the detection default, restores ours)
+model['test_cfg']['max_per_img'] = 30  # noqa: F405
