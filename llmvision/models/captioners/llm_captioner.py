@@ -20,7 +20,7 @@ from llmvision.utils.hf_builder import build_object
 
 from .caption_prompt import CaptionPrompt
 from .image_tokens import ImageTokenizer
-from .projector import VisualProjector
+from .projector import VisualProjector, released_projector_state
 from .region_cross_attn import CONTEXT_KWARG, RegionCrossAttentionAdapter
 
 COUNTER_KEYS = ('image_caption_missing', 'image_caption_truncated', 'region_caption_truncated',
@@ -63,6 +63,10 @@ class LLMCaptioner(BaseModule):
         compressor: optional LLaVolta ``VisualTokenCompressor`` config / module: pools the image-level
             caption's visual tokens (each grid and the separator on their own) before LLM layer K; region
             captions and ``generate`` stay uncompressed.
+        projector_checkpoint: a pre-aligned projector file loaded into BOTH projectors (image and region) at
+            construction, as the released LLMDet loads ``mm_projector2.bin`` (``lmm_connector``) into
+            ``connector`` and ``region_connector``; see :meth:`load_pretrained_projector`. ``None``: random init.
+        projector_prefix: the key prefix of the projector in that file (released ``lmm_connector_prefix``).
     """
 
     def __init__(self,
@@ -88,6 +92,8 @@ class LLMCaptioner(BaseModule):
                  gradient_checkpointing: bool = False,
                  placeholder: str = '<image>',
                  compressor=None,
+                 projector_checkpoint: Optional[str] = None,
+                 projector_prefix: str = 'mm_projector',
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         self.tokenizer = load_tokenizer(tokenizer)
@@ -113,6 +119,8 @@ class LLMCaptioner(BaseModule):
         self.image_tokenizer = ImageTokenizer(feat_dims, hidden, image_token_levels, image_token_sizes,
                                               image_resize_mode, box_format)
         self.region_projector = VisualProjector(feat_dims, hidden)
+        if projector_checkpoint is not None:
+            self.load_pretrained_projector(projector_checkpoint, projector_prefix)
         self.region_cross_attn = None
         if region_cross_attn is not None:
             num_layers = len(causal.get_decoder().layers)
@@ -134,6 +142,35 @@ class LLMCaptioner(BaseModule):
         self.detach_region_boxes = detach_region_boxes
         self.counters: Dict[str, int] = {k: 0 for k in COUNTER_KEYS}
         self.compressor = build_object(compressor)
+
+    def load_pretrained_projector(self, state_dict, prefix: str = 'mm_projector') -> List[str]:
+        """Load a pre-aligned projector (a path to ``mm_projector2.bin`` or its state dict) into both projectors.
+
+        Keys are read as :func:`released_projector_state` does. Raises ``ValueError`` naming the keys when a key
+        under ``prefix`` fits no layout, a shape differs (the stock LLaVA-OneVision projector maps SigLIP's
+        1152-d features, not the detector's 256-d ones: LLMDet's file comes from the authors'
+        ``my_llava-onevision-qwen2-0.5b-ov-2``), or nothing is found. Returns the projector keys the file did
+        not have (``pos_proj.*`` for a plain LLaVA ``mlp2x_gelu`` file; they keep their initialisation).
+        """
+        source = state_dict
+        if not isinstance(state_dict, dict):
+            source = torch.load(state_dict, map_location='cpu', weights_only=True)
+        ours, unconverted, _ = released_projector_state(source, prefix)
+        if unconverted or not ours:
+            raise ValueError(f'projector file: {len(ours)} projector keys under {prefix!r} found; keys that fit '
+                             f'no known layout: {unconverted[:10]}; first keys: {list(source)[:5]}')
+        own = self.region_projector.state_dict()
+        bad = [(k, tuple(v.shape), tuple(own[k].shape)) for k, v in ours.items() if tuple(v.shape) != own[k].shape]
+        if bad:
+            raise ValueError(f'projector file shapes differ from the projector (key, file, ours): {bad} (the stock '
+                             'LLaVA-OneVision projector takes 1152-d SigLIP features; LLMDet needs a 256-d input '
+                             'projector such as the released mm_projector2.bin)')
+        missing = sorted(set(own) - set(ours))
+        for projector in (self.image_tokenizer.projector, self.region_projector):
+            projector.load_state_dict(ours, strict=False)
+        print_log(f'LLMCaptioner: pre-aligned projector loaded into the image and region projectors '
+                  f'({sorted(ours)}; not in the file, left at init: {missing})', logger='current')
+        return missing
 
     # ------------------------------------------------------------------ LLM access
     @property

@@ -1,4 +1,7 @@
 """Visual projector: detector features (256-d) + box positions -> LLM token embeddings."""
+import re
+from typing import Dict, List, Tuple
+
 import torch
 import torch.nn as nn
 
@@ -35,3 +38,35 @@ class VisualProjector(nn.Module):
         dtype = self.pos_proj.weight.dtype
         pos = box_sine_embedding(boxes, self.pos_feats).to(dtype)
         return self.proj(feats.to(dtype)) + self.pos_proj(pos)
+
+
+def released_projector_state(state_dict: Dict[str, torch.Tensor], prefix: str = 'mm_projector'
+                             ) -> Tuple[Dict[str, torch.Tensor], List[str], List[str]]:
+    """A pre-aligned LLaVA / LLMDet projector file (``mm_projector2.bin``) -> :class:`VisualProjector` keys.
+
+    As the released LLMDet (``lmm_connector_prefix='mm_projector'``), the part of each key after the first
+    ``prefix + '.'`` is used. Two layouts are known:
+
+    - LLMDet's ``vision_projector_with_pos_proj``: ``vision_projector.0.{0,2}.*`` and ``pos_proj.*`` (the layout
+      the released code loads strictly, so its ``mm_projector2.bin`` holds the position projection too);
+    - LLaVA's plain ``mlp2x_gelu``: ``{0,2}.*`` (then ``pos_proj`` is not in the file and keeps its init).
+
+    Returns:
+        ``(ours, unconverted, other)``: our keys (``proj.0.weight``, ..., ``pos_proj.weight``), keys under
+        ``prefix`` that fit neither layout, and keys without ``prefix`` (not projector weights).
+    """
+    ours, unconverted, other = {}, [], []
+    marker = prefix + '.'
+    for key, value in state_dict.items():
+        if marker not in key:
+            other.append(key)
+            continue
+        rest = key.split(marker, 1)[1]
+        m = re.fullmatch(r'(?:vision_projector\.0\.)?([02])\.(weight|bias)', rest)
+        if m:
+            ours[f'proj.{m.group(1)}.{m.group(2)}'] = value
+        elif re.fullmatch(r'pos_proj\.(weight|bias)', rest):
+            ours[rest] = value
+        else:
+            unconverted.append(key)
+    return ours, unconverted, other
