@@ -152,3 +152,36 @@ def test_block_is_identity_at_init_and_gradients_reach_down_proj_after_one_step(
     opt.zero_grad()
     cap.loss(memory, queries, boxes, [None, None], phrases)['loss_region_caption'].backward()
     assert cap.region_cross_attn.ref_point_head[0].weight.grad.abs().sum() > 0
+
+
+def test_padded_border_is_masked_out_of_the_values():
+    """With valid ratios the padded bottom/right of each map is masked as the detector masks it."""
+    import torch.nn.functional as F
+
+    from llmvision.models.captioners.region_cross_attn import padding_mask
+    from llmvision.models.detectors.grounding_dino import _valid_ratio
+    pixel_pad = torch.zeros(2, 64, 64, dtype=torch.bool)
+    pixel_pad[0, :, 40:] = True                      # image 0: 64 x 40 valid
+    pixel_pad[1, 48:] = True                         # image 1: 48 x 64 valid
+    shapes = torch.tensor([[8, 8], [4, 4], [2, 2], [1, 1]])
+    level_masks = [F.interpolate(pixel_pad[None].float(), size=tuple(s))[0].bool() for s in shapes.tolist()]
+    ratios = torch.stack([_valid_ratio(m) for m in level_masks], 1)
+    assert torch.equal(padding_mask(shapes, ratios), torch.cat([m.flatten(1) for m in level_masks], 1))
+
+    adapter, _ = _block_and_context()
+    with torch.no_grad():
+        adapter.blocks[0].up_proj.weight.normal_(std=0.1)
+        for name, p in adapter.blocks[0].attn.named_parameters():
+            if name.startswith(('sampling_offsets.weight', 'attention_weights.weight')):
+                p.normal_(std=0.05)
+    memory = [torch.randn(2, 256, h, w) for h, w in shapes.tolist()]
+    boxes = torch.tensor([[.5, .5, .8, .8], [.4, .6, .9, .7]])
+    index = torch.tensor([0, 1])
+    hidden = torch.randn(2, 64)
+    noisy = [m.clone() for m in memory]
+    for m, pad in zip(noisy, level_masks):
+        m.masked_fill_(pad[:, None], 100.0)          # change only padded positions
+    out = [adapter.blocks[0](hidden, adapter.build_context(0, mem, index, boxes, ratios)) for mem in (memory, noisy)]
+    torch.testing.assert_close(out[0], out[1])
+    raw = [adapter.blocks[0](hidden, adapter.build_context(0, mem, index, boxes)) for mem in (memory, noisy)]
+    assert not torch.allclose(raw[0], raw[1])

@@ -31,6 +31,22 @@ from .sine_embedding import box_sine_embedding
 CONTEXT_KWARG = 'llmvision_region_xattn'
 
 
+def padding_mask(spatial_shapes: torch.Tensor, valid_ratios: torch.Tensor) -> torch.Tensor:
+    """``[L, 2]`` (H, W) and ``[B, L, 2]`` (w, h) valid shares -> ``[B, sum(H*W)]`` bool, True = padding.
+
+    The valid part of each map is its top-left ``round(H * h) x round(W * w)`` block (the detector pads images at
+    the bottom and the right), as :class:`ImageTokenizer` crops it.
+    """
+    masks = []
+    for lvl, (h, w) in enumerate(spatial_shapes.tolist()):
+        hv = (valid_ratios[:, lvl, 1] * h).round().clamp(min=1)[:, None, None]
+        wv = (valid_ratios[:, lvl, 0] * w).round().clamp(min=1)[:, None, None]
+        ys = torch.arange(h, device=valid_ratios.device)[None, :, None]
+        xs = torch.arange(w, device=valid_ratios.device)[None, None, :]
+        masks.append(((ys >= hv) | (xs >= wv)).flatten(1))
+    return torch.cat(masks, 1)
+
+
 class RMSNorm(nn.Module):
     """``x / sqrt(mean(x^2) + eps) * weight`` over the last dim, computed in float32 (Qwen2's RMSNorm)."""
 
@@ -75,7 +91,8 @@ class RegionCrossAttentionBlock(nn.Module):
         padded = query.new_zeros(ctx['reference_points'].shape[:2] + (query.shape[-1],))
         padded = padded.index_put(slots, query)                    # [B_img, K_max, E]
         out = self.attn(padded, ctx['value'], ctx['reference_points'], ctx['spatial_shapes'],
-                        ctx['level_start_index'], key_padding_mask=None, query_pos=ctx['query_pos'])[slots]
+                        ctx['level_start_index'], key_padding_mask=ctx.get('key_padding_mask'),
+                        query_pos=ctx['query_pos'])[slots]
         if self.attn_residual:
             out = out + query
         return self.norm(self.up_proj(out))
@@ -153,11 +170,14 @@ class RegionCrossAttentionAdapter(nn.Module):
             memory_levels: ``[B, C, H_l, W_l]`` encoder maps (``L`` = num_levels of them).
             image_index: ``[R]`` image of each region sequence.
             boxes: ``[R, 4]`` normalized cxcywh region boxes.
-            valid_ratios: optional ``[B, L, 2]`` (w, h) un-padded share per level; scales the references.
+            valid_ratios: optional ``[B, L, 2]`` (w, h) un-padded share per level; scales the references and
+                masks the padded border of each map out of the values (the released code passes the encoder's
+                ``memory_mask``; the padding is the bottom/right border, so the ratios give it back exactly).
 
         Returns:
             dict with ``value [B_img, V, C]``, ``reference_points [B_img, K_max, L, 4]``,
-            ``query_pos [B_img, K_max, E]``, ``slots`` (image row, slot) index pair, shapes and indices.
+            ``query_pos [B_img, K_max, E]``, ``key_padding_mask [B_img, V]`` (True = padding) or None,
+            ``slots`` (image row, slot) index pair, shapes and indices.
         """
         if len(memory_levels) != self.num_levels:
             raise ValueError(f'region cross-attention expects {self.num_levels} memory levels, '
@@ -179,10 +199,12 @@ class RegionCrossAttentionAdapter(nn.Module):
         ref = boxes.new_zeros(len(images), k_max, 4)
         ref[rows, slot] = boxes
         ref = ref[:, :, None].expand(-1, -1, self.num_levels, -1)
+        key_padding_mask = None
         if valid_ratios is not None:
             ratios = valid_ratios.float()[images]                               # [B_img, L, 2]
             ref = ref * torch.cat((ratios, ratios), -1)[:, None]
+            key_padding_mask = padding_mask(spatial_shapes, ratios)
         query_pos = self.ref_point_head(box_sine_embedding(ref[:, :, 0], self.pos_feats))
         return dict(position=int(position), num_regions=len(image_index), value=value,
-                    reference_points=ref, query_pos=query_pos, slots=(rows, slot),
+                    reference_points=ref, query_pos=query_pos, slots=(rows, slot), key_padding_mask=key_padding_mask,
                     spatial_shapes=spatial_shapes, level_start_index=level_start_index)
