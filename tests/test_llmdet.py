@@ -158,3 +158,23 @@ def test_captioner_does_not_disturb_the_detector_random_stream(synthetic_data):
     assert torch.equal(with_cap[1], alone[1])
     for key, value in alone[0].items():
         assert torch.equal(with_cap[0][key], value), key
+
+
+def test_released_cross_attention_trains_inside_llmdet(setup, synthetic_data):
+    """The released recipe's LLM cross-attention blocks (region branch) on the tiny LLMDet: a padded batch
+    trains, the region loss is unchanged at init (zero-init up_proj) and every block's up_proj gets a gradient."""
+    _, plain, batches = setup
+    xattn = dict(every=2, embed_dims=64, num_heads=4, num_points=2)
+    torch.manual_seed(0)
+    model = MODELS.build(_cfg(synthetic_data, **{'model.captioner.region_cross_attn': xattn}).model).train()
+    missing, unexpected = model.load_state_dict(plain.state_dict(), strict=False)
+    assert unexpected == [] and missing and all('region_cross_attn' in k for k in missing)
+    data = model.data_preprocessor(batches[0], True)
+    torch.manual_seed(3)
+    ours = model(**data, mode='loss')
+    torch.manual_seed(3)
+    ref = plain.train()(**model.data_preprocessor(batches[0], True), mode='loss')
+    torch.testing.assert_close(ours['loss_region_caption'], ref['loss_region_caption'])
+    sum(v for k, v in ours.items() if 'loss' in k).backward()
+    blocks = model.captioner.region_cross_attn.blocks
+    assert len(blocks) == 2 and all(b.up_proj.weight.grad.abs().sum() > 0 for b in blocks)
