@@ -205,11 +205,17 @@ def test_llmdet_configs(size, levels):
     assert cap.llm.type.__name__ == 'from_pretrained'
     assert cap.llm.pretrained_model_name_or_path == 'checkpoints/Qwen2-0.5B-Instruct'
     assert cap.tokenizer == 'checkpoints/Qwen2-0.5B-Instruct'
-    assert (cap.lora.r, cap.lora.lora_alpha) == (128, 256)
+    assert cap.lora.lora_alpha == 256
     assert set(cap.lora.target_modules) == {'q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj',
                                             'down_proj'}
-    assert tuple(cap.image_token_sizes) == (20, 27) and tuple(cap.image_token_levels) == (2, 1)
-    assert (cap.max_image_caption_len, cap.max_region_caption_len, cap.max_regions) == (1600, 40, 16)
+    assert (cap.max_region_caption_len, cap.max_regions) == (40, 16)
+    if size == 'l':  # released LLMDet-L: p5 only (level 3 of 5), 1200 tokens, LoRA r 64, x-attn on 5 levels
+        assert tuple(cap.image_token_levels) == (3,) and tuple(cap.image_token_sizes) == (20,)
+        assert cap.max_image_sequence_len == 1200 and cap.lora.r == 64 and cap.region_cross_attn.num_levels == 5
+    else:
+        assert tuple(cap.image_token_sizes) == (20, 27) and tuple(cap.image_token_levels) == (2, 1)
+        assert cap.max_image_sequence_len == 1600 and cap.lora.r == 128
+    assert cap.max_image_caption_len is None  # released: only the whole-sequence limit
     # released recipe values (REFERENCE.md section 9)
     assert cap.lora.lora_dropout == 0.0 and cap.box_format == 'xyxy' and cap.region_cross_attn.every == 4
     assert m.encoder.num_cp == 6 and cfg.randomness.seed == 624982218
@@ -224,6 +230,27 @@ def test_llmdet_configs(size, levels):
         assert s.type is ODVGDataset and s.get('label_map_file') is None
         assert s.ann_file.endswith('.jsonl') and s.data_root == 'data/odvg/'
         check_train_pipeline(s.pipeline)
+
+
+def test_llmdet_only_p5_and_stage1_differ_from_llmdet_t_only_where_documented():
+    base = load_config('configs/llmdet/llmdet_swin_t.py')
+    p5 = load_config('configs/llmdet/llmdet_swin_t_only_p5.py')
+    stage1 = load_config('configs/llmdet/llmdet_swin_t_stage1.py')
+    for cfg in (p5, stage1):  # same data, schedule, recipe values
+        for key in ('train_dataloader', 'optim_wrapper', 'param_scheduler', 'train_cfg', 'randomness',
+                    'auto_scale_lr', 'load_from', 'val_evaluator'):
+            assert cfg[key] == base[key], key
+    only_p5 = dict(image_token_levels=(2,), image_token_sizes=(20,), max_image_sequence_len=1200)
+    assert {k: v for k, v in p5.model.items() if k != 'captioner'} == \
+        {k: v for k, v in base.model.items() if k != 'captioner'}
+    assert dict(p5.model.captioner) == dict(base.model.captioner, **only_p5)
+    assert stage1.model.type.__name__ == 'build_partly_frozen'
+    assert tuple(stage1.model.trainable) == ('captioner.image_tokenizer',)
+    inner = stage1.model.model
+    assert {k: v for k, v in inner.items() if k != 'captioner'} == \
+        {k: v for k, v in base.model.items() if k != 'captioner'}
+    assert dict(inner.captioner) == dict(base.model.captioner, lora=None, region_loss_weight=0.0,
+                                         region_cross_attn=None, **only_p5)
 
 
 # ------------------------------------------------------------------ datasets on stand-in files

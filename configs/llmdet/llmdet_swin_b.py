@@ -29,5 +29,6 @@ model['encoder']['num_cp'] = encoder_num_cp  # noqa: F405
 optim_wrapper['paramwise_cfg'] = llmdet_paramwise_cfg  # noqa: F405
 default_hooks['checkpoint']['interval'] = val_interval  # noqa: F405
 randomness = dict(seed=llmdet_seed)  # noqa: F405
-# the MM-GDINO checkpoint LLMDet starts from, converted with tools/convert_checkpoint.py --from hf
-load_from = 'checkpoints/mm_grounding_dino_base_all_llmvision.pth'
+# the MM-GDINO checkpoint LLMDet-B starts from (grounding_dino_swin-b_pretrain_obj365_goldg_v3de-f83eef00.pth,
+# LLMDet README), converted with tools/convert_checkpoint.py
+load_from = 'checkpoints/mm_grounding_dino_base_o365_goldg_v3det_llmvision.pth'

@@ -9,6 +9,17 @@ AMP, 150k iterations, 2 images per GPU x 8). Data: GroundingCap-style ODVG groun
 captions, ``configs/_base_/datasets/grounding_cap_odvg.py``; validation on LVIS minival.
 Published (L): LVIS minival 51.1 AP.
 
+Released LLMDet-L (``configs/grounding_dino_swin_l.py`` of the release, on top of its Swin-T config;
+the official file is not in our reference index, it was read in a public fork of the release):
+5 feature levels (Swin stages 1-4 + 1 extra, strides 4..64), and to save memory the image caption
+uses p5 only (``use_p4_input=False``: 20x20 = 400 visual tokens, no separator, no p4 grid), the
+whole sequence cut at 1200 tokens (``lmm_max_token_length``) and LoRA r 64 (alpha 256 kept). p5 is
+the released "second-to-last level", which is level 3 of 5 here (level 2 is stride 16); the LLM
+cross-attention blocks attend to all 5 levels. It starts from MM-GDINO-L o365+goldg (LLMDet README).
+Our earlier choice (1130 tokens from levels (2, 1), i.e. strides 16 and 8 on this 5-level model):
+``image_token_levels=(3, 2), image_token_sizes=(20, 27), max_image_sequence_len=1600`` and
+``lora.r=128`` restore p5 + p4 at the Swin-T budget.
+
 Offline, local folders: ``checkpoints/bert-base-uncased``, ``checkpoints/Qwen2-0.5B-Instruct``
 (config, safetensors, tokenizer files).
 """
@@ -24,10 +35,18 @@ with read_base():
 
 from llmvision.models.detectors import LLMDet
 
+captioner = dict(captioner)  # noqa: F405  (the L values below, not the shared base's)
+captioner.update(
+    image_token_levels=(3,),            # p5: stride 32 is level 3 of the 5 levels
+    image_token_sizes=(20,),
+    max_image_sequence_len=1200,        # released lmm_max_token_length for L (p5 only)
+    lora=dict(captioner['lora'], r=64),
+    region_cross_attn=dict(captioner['region_cross_attn'], num_levels=num_levels))  # noqa: F405
 model.update(type=LLMDet, freeze_backbone=True, freeze_neck=True, captioner=captioner)  # noqa: F405
 model['encoder']['num_cp'] = encoder_num_cp  # noqa: F405
 optim_wrapper['paramwise_cfg'] = llmdet_paramwise_cfg  # noqa: F405
 default_hooks['checkpoint']['interval'] = val_interval  # noqa: F405
 randomness = dict(seed=llmdet_seed)  # noqa: F405
-# the MM-GDINO checkpoint LLMDet starts from, converted with tools/convert_checkpoint.py --from hf
-load_from = 'checkpoints/mm_grounding_dino_large_all_llmvision.pth'
+# the MM-GDINO checkpoint LLMDet-L starts from (grounding_dino_swin-l_pretrain_obj365_goldg-34dcdc53.pth),
+# converted with tools/convert_checkpoint.py
+load_from = 'checkpoints/mm_grounding_dino_large_o365_goldg_llmvision.pth'

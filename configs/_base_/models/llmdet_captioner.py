@@ -1,7 +1,8 @@
 """LLMDet's captioner (REFERENCE.md section 2): Qwen2-0.5B-Instruct (frozen, local folder) + LoRA
 r 128 / alpha 256 on q,k,v,o,gate,up,down; image captions from the encoder memory (20x20 stride-32
-+ separator + 27x27 stride-16 = 1130 tokens, answers <= 1600 tokens), region captions for up to 16
-matched queries (answers <= 40 tokens). Leaf configs set ``model.update(type=LLMDet,
++ separator + 27x27 stride-16 = 1130 tokens; the whole sequence, prompt + visual tokens + answer,
+<= 1600 tokens as the released ``lmm_max_token_length``), region captions for up to 16 matched
+queries (answers <= 40 tokens). Leaf configs set ``model.update(type=LLMDet,
 captioner=captioner)``.
 
 Released recipe (LLMDet @ 5426efb, REFERENCE.md section 9): LoRA dropout 0; the box sine embedding
@@ -10,7 +11,10 @@ Our block is pre-norm (LayerNorm -> 896->256 -> MSDA -> zero-init 256->896, resi
 one puts an RMSNorm after the up-projection (see README "Differences from the released code").
 The leaves also apply ``llmdet_paramwise_cfg`` (only ``absolute_pos_embed`` is exempt from weight
 decay, as released), ``encoder_num_cp`` (gradient checkpointing of all 6 encoder layers) and
-``llmdet_seed``. ``region_cross_attn=None`` and ``box_format='cxcywh'`` restore our earlier choice.
+``llmdet_seed``. ``region_cross_attn=None`` and ``box_format='cxcywh'`` restore our earlier choice;
+``max_image_sequence_len=None, max_image_caption_len=1600`` our earlier answer-only limit.
+Levels: ``image_token_levels`` index the encoder levels; the released code takes p5 / p4 as the
+second- and third-to-last level, so (2, 1) with 4 levels (Swin-T/B) and (3, 2) with 5 (Swin-L).
 
 bf16: set ``llm_dtype = torch.bfloat16`` in the leaf and ``optim_wrapper.update(type=BF16OptimWrapper)``
 (or ``tools/train.py --amp bf16``): bf16 autocast, no fp16 loss scaler (which cannot unscale bf16).
@@ -36,7 +40,8 @@ captioner = dict(
     box_format='xyxy',
     image_token_levels=(2, 1),
     image_token_sizes=(20, 27),
-    max_image_caption_len=1600,
+    max_image_caption_len=None,     # released: no answer-only limit ...
+    max_image_sequence_len=1600,    # ... the whole sequence is cut at lmm_max_token_length
     max_region_caption_len=40,
     max_regions=16,
     image_loss_weight=1.0,
