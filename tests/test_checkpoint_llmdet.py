@@ -30,11 +30,11 @@ def ours_to_unfold(t):
     return t.reshape(*lead, 4, -1)[..., [0, 2, 1, 3], :].transpose(-1, -2).reshape(*lead, -1)
 
 
-def build(data, seed):
+def build(data, seed, **options):
     cfg = load_config(CONFIG, {'model.text_encoder.tokenizer': str(data.bert_tokenizer),
                                'model.captioner.tokenizer': str(data.llm_tokenizer),
                                'model.captioner.region_cross_attn': dict(every=2, embed_dims=64, num_heads=4,
-                                                                          num_points=2)})
+                                                                          num_points=2), **options})
     torch.manual_seed(seed)
     model = MODELS.build(cfg.model)
     g = torch.Generator().manual_seed(seed)
@@ -105,7 +105,8 @@ def released_captioner(sd, layer_ids, layout):
             mid = f'vision_projector.0.{m.group(3)}' if m.group(3) else 'pos_proj'
             out[f'{name}.{mid}.{m.group(4)}'] = v
         elif k == 'image_tokenizer.separators':
-            out['image_seperate.weight'] = v.reshape(1, -1)
+            if v.numel():            # the only-p5 variant has no separator
+                out['image_seperate.weight'] = v.reshape(1, -1)
         elif (m := re.match(r'region_cross_attn\.ref_point_head\.([02])\.(\w+)$', k)):
             out[f'ref_point_head.layers.{int(m.group(1)) // 2}.{m.group(2)}'] = v
         elif (m := re.match(r'region_cross_attn\.blocks\.(\d+)\.(.+)$', k)):
@@ -218,3 +219,17 @@ def test_mm_projector_from_the_captioner_config(tokenizer, tmp_path):
         build_captioner(tokenizer, projector_checkpoint=str(path))
     report = load_llmdet_projector(cap, _projector_file(64, 'llava', in_dims=1152))
     assert ('region_projector.proj.0.weight', (64, 1152), (64, 256)) in report.shape_mismatch
+
+
+def test_only_p5_variant_has_no_separator(synthetic_data):
+    """``use_p4_input=False``: one image level, no ``image_seperate`` in the checkpoint, nothing missing."""
+    p5 = {'model.captioner.image_token_levels': (2,), 'model.captioner.image_token_sizes': (5,)}
+    src = build(synthetic_data, seed=0, **p5)
+    sd = src.state_dict()
+    assert sd['captioner.image_tokenizer.separators'].numel() == 0
+    released = {**released_detector(sd), **released_captioner(sd, [0, 2], 'in_layer')}
+    assert 'image_seperate.weight' not in released
+    target = build(synthetic_data, seed=1, **p5)
+    report = load_llmdet_checkpoint(target, released, strict=True)
+    assert report.ok and report.missing == []
+    assert torch.equal(target.captioner.region_projector.proj[0].weight, sd['captioner.region_projector.proj.0.weight'])

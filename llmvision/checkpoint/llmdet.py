@@ -157,6 +157,8 @@ def convert_llmdet(state_dict: Dict[str, torch.Tensor], model) -> Tuple[Dict[str
     report = LLMDetConversionReport(unconverted=list(det_report.unconverted))
     mapper = _CaptionerKeys(model)
     for key, value in det_report.side.items():
+        if key.startswith('lmm._checkpoint_wrapped_module.'):     # torch's checkpoint_wrapper, if one was used
+            key = 'lmm.' + key[len('lmm._checkpoint_wrapped_module.'):]
         if key in IGNORED:
             report.ignored[key] = IGNORED[key]
             continue
@@ -167,6 +169,9 @@ def convert_llmdet(state_dict: Dict[str, torch.Tensor], model) -> Tuple[Dict[str
             raise KeyError(f'released keys {key!r} and another one both map to {mapped[0]!r}')
         else:
             out[mapped[0]] = mapped[1]
+    for key, value in mapper.own.items():      # zero-size parameters (no separator with one image level)
+        if key.startswith(mapper.cap) and value.numel() == 0 and key not in out:
+            out[key] = value
     return out, report
 
 
