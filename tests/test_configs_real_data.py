@@ -202,9 +202,10 @@ def test_llmdet_configs(size, levels):
     assert m.type is LLMDet and m.num_feature_levels == levels
     assert m.freeze_backbone and m.freeze_neck
     cap = m.captioner
-    assert cap.llm.type.__name__ == 'from_pretrained'
-    assert cap.llm.pretrained_model_name_or_path == 'checkpoints/Qwen2-0.5B-Instruct'
-    assert cap.tokenizer == 'checkpoints/Qwen2-0.5B-Instruct'
+    # released LLM: LLaVA-OneVision-Qwen2-0.5B (the authors' folder) with its pre-aligned projector in both
+    assert cap.llm.type.__name__ == 'qwen2_from_llava_onevision'
+    assert cap.llm.path == cap.tokenizer == 'checkpoints/my_llava-onevision-qwen2-0.5b-ov-2'
+    assert cap.projector_checkpoint == cap.llm.path + '/mm_projector2.bin' and cap.projector_prefix == 'mm_projector'
     assert cap.lora.lora_alpha == 256
     assert set(cap.lora.target_modules) == {'q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj',
                                             'down_proj'}
@@ -249,8 +250,10 @@ def test_llmdet_only_p5_and_stage1_differ_from_llmdet_t_only_where_documented():
     inner = stage1.model.model
     assert {k: v for k, v in inner.items() if k != 'captioner'} == \
         {k: v for k, v in base.model.items() if k != 'captioner'}
+    stock = 'checkpoints/llava-onevision-qwen2-0.5b-ov'  # stage 1 aligns a fresh projector to the stock LLM
     assert dict(inner.captioner) == dict(base.model.captioner, lora=None, region_loss_weight=0.0,
-                                         region_cross_attn=None, **only_p5)
+                                         region_cross_attn=None, projector_checkpoint=None, tokenizer=stock,
+                                         llm=dict(base.model.captioner.llm, path=stock), **only_p5)
 
 
 # ------------------------------------------------------------------ datasets on stand-in files
@@ -334,6 +337,6 @@ def test_missing_training_jsonl_and_llm_folder_named(tmp_path):
     with pytest.raises(FileNotFoundError, match=ds_cfg['ann_file']):
         DATASETS.build(ds_cfg)
     llm = plain(cfg.model.captioner.llm)
-    llm['pretrained_model_name_or_path'] = str(tmp_path / 'Qwen2-0.5B-Instruct')
-    with pytest.raises(FileNotFoundError, match='Qwen2-0.5B-Instruct.*does not exist'):
+    llm['path'] = str(tmp_path / 'my_llava-onevision-qwen2-0.5b-ov-2')
+    with pytest.raises(FileNotFoundError, match='my_llava-onevision-qwen2-0.5b-ov-2/config.json.*not found'):
         build_object(llm)

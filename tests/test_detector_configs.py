@@ -52,9 +52,23 @@ LLMDET_CONFIGS = {  # config -> (feature levels, image-token levels, visual toke
 }
 
 
-def tiny_llmdet_cfg(name, data):
+def released_projector_file(path, hidden, seed=3):
+    """A ``mm_projector2.bin`` in the released layout (``vision_projector_with_pos_proj`` under
+    ``mm_projector``) for a ``hidden``-wide LLM; returns (path, our projector state it encodes)."""
+    from llmvision.models.captioners.projector import VisualProjector
+    torch.manual_seed(seed)
+    ours = VisualProjector(256, hidden).state_dict()
+    released = {f'model.mm_projector.vision_projector.0.{k[len("proj."):]}': v for k, v in ours.items()
+                if k.startswith('proj.')}
+    released.update({f'model.mm_projector.{k}': v for k, v in ours.items() if k.startswith('pos_proj.')})
+    torch.save(released, path)
+    return str(path), ours
+
+
+def tiny_llmdet_cfg(name, data, projector_file=None):
     """The config's model with small stand-ins where real weights are needed (Swin with the same output
-    stages, BERT, Qwen2 with 8 layers, 20 queries); every LLMDet / captioner option is the config's."""
+    stages, BERT, Qwen2 with 8 layers, 20 queries, a projector file of that width); every LLMDet /
+    captioner option is the config's."""
     from llmvision.engine import load_config
     from llmvision.models.backbones import SwinBackbone
     from llmvision.models.llm.tiny import tiny_qwen2_llm_cfg
@@ -72,8 +86,12 @@ def tiny_llmdet_cfg(name, data):
     model['num_queries'] = 20
     cap = model['captioner']
     tok = load_tokenizer(str(data.llm_tokenizer))
+    assert cap['llm']['type'].__name__ == 'qwen2_from_llava_onevision'  # the released LLM's folder
     cap['llm'] = tiny_qwen2_llm_cfg(len(tok), num_hidden_layers=8)
     cap['tokenizer'] = tok
+    if cap.get('projector_checkpoint') is not None:
+        assert cap['projector_checkpoint'].endswith('/mm_projector2.bin')
+        cap['projector_checkpoint'] = projector_file
     return cfg, outer
 
 
@@ -95,16 +113,21 @@ def grounding_batch(synthetic_data):
 
 
 @pytest.mark.parametrize('name', list(LLMDET_CONFIGS))
-def test_llmdet_config_builds_and_trains_what_it_says(name, synthetic_data, grounding_batch):
+def test_llmdet_config_builds_and_trains_what_it_says(name, synthetic_data, grounding_batch, tmp_path):
     levels, token_levels, num_visual, budget = LLMDET_CONFIGS[name]
-    cfg, model_cfg = tiny_llmdet_cfg(name, synthetic_data)
+    projector_file, projector = released_projector_file(tmp_path / 'mm_projector2.bin', hidden=64)
+    cfg, model_cfg = tiny_llmdet_cfg(name, synthetic_data, projector_file)
     torch.manual_seed(0)
     model = MODELS.build(model_cfg).train()
     cap = model.captioner
+    stage1 = name.endswith('stage1')
+    # the pre-aligned projector goes into both projectors (stage 1 trains a fresh one)
+    for module in (cap.image_tokenizer.projector, cap.region_projector):
+        loaded = all(torch.equal(v, projector[k]) for k, v in module.state_dict().items())
+        assert loaded != stage1
     assert model.num_feature_levels == levels
     assert cap.image_tokenizer.levels == token_levels and cap.image_tokenizer.num_tokens == num_visual
     assert cap.image_prompt.max_sequence_len == budget and cap.image_prompt.max_answer_len is None
-    stage1 = name.endswith('stage1')
     if stage1:  # aligner: only the image projector trains; detector, BERT, LLM frozen; no LoRA, no x-attn
         assert cap.region_cross_attn is None and cap.region_loss_weight == 0
         assert not any('lora_' in n for n, _ in model.named_parameters())

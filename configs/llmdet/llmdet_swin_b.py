@@ -3,14 +3,15 @@
     bash dist_train.sh configs/llmdet/llmdet_swin_b.py 8
 
 Detector: ``configs/grounding_dino/grounding_dino_swin_b.py`` (start from an MM-GDINO checkpoint via
-``load_from``). Captioner: ``configs/_base_/models/llmdet_captioner.py`` (Qwen2-0.5B + LoRA).
+``load_from``). Captioner: ``configs/_base_/models/llmdet_captioner.py`` (LLaVA-OneVision's Qwen2-0.5B +
+LoRA, its pre-aligned projector).
 Frozen: Swin, neck, LLM base; BERT at lr x 0.1. Schedule: llmdet_150k (AdamW 1e-4, clip 0.1, fp16
 AMP, 150k iterations, 2 images per GPU x 8). Data: GroundingCap-style ODVG grounding lines with long
 captions, ``configs/_base_/datasets/grounding_cap_odvg.py``; validation on LVIS minival.
 Published (B): LVIS minival 48.3 AP.
 
-Offline, local folders: ``checkpoints/bert-base-uncased``, ``checkpoints/Qwen2-0.5B-Instruct``
-(config, safetensors, tokenizer files).
+Offline, local folders: ``checkpoints/bert-base-uncased``, ``checkpoints/my_llava-onevision-qwen2-0.5b-ov-2``
+(the released LLaVA-OneVision-Qwen2-0.5B folder: config, weights, tokenizer files, ``mm_projector2.bin``).
 """
 from mmengine.config import read_base
 

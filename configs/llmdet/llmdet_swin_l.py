@@ -3,7 +3,8 @@
     bash dist_train.sh configs/llmdet/llmdet_swin_l.py 8
 
 Detector: ``configs/grounding_dino/grounding_dino_swin_l.py`` (start from an MM-GDINO checkpoint via
-``load_from``). Captioner: ``configs/_base_/models/llmdet_captioner.py`` (Qwen2-0.5B + LoRA).
+``load_from``). Captioner: ``configs/_base_/models/llmdet_captioner.py`` (LLaVA-OneVision's Qwen2-0.5B +
+LoRA, its pre-aligned projector).
 Frozen: Swin, neck, LLM base; BERT at lr x 0.1. Schedule: llmdet_150k (AdamW 1e-4, clip 0.1, fp16
 AMP, 150k iterations, 2 images per GPU x 8). Data: GroundingCap-style ODVG grounding lines with long
 captions, ``configs/_base_/datasets/grounding_cap_odvg.py``; validation on LVIS minival.
@@ -20,8 +21,8 @@ Our earlier choice (1130 tokens from levels (2, 1), i.e. strides 16 and 8 on thi
 ``image_token_levels=(3, 2), image_token_sizes=(20, 27), max_image_sequence_len=1600`` and
 ``lora.r=128`` restore p5 + p4 at the Swin-T budget.
 
-Offline, local folders: ``checkpoints/bert-base-uncased``, ``checkpoints/Qwen2-0.5B-Instruct``
-(config, safetensors, tokenizer files).
+Offline, local folders: ``checkpoints/bert-base-uncased``, ``checkpoints/my_llava-onevision-qwen2-0.5b-ov-2``
+(the released LLaVA-OneVision-Qwen2-0.5B folder: config, weights, tokenizer files, ``mm_projector2.bin``).
 """
 from mmengine.config import read_base
 

@@ -10,8 +10,12 @@ grid (400 visual tokens, sequence cut at 1200 tokens as in the only-p5 variant).
 when the model is built (``llmvision.utils.freeze.build_partly_frozen``), so the optimizer and DDP
 see only those parameters. The released LLMDet ships the result of this stage
 (``mm_projector2.bin`` of its ``my_llava-onevision-qwen2-0.5b-ov-2``) rather than a stage-1
-config; its README says the original LLaVA-OneVision projector also works after this
-pre-training. Stage 2 (``llmdet_swin_t.py``) loads the aligned projector into both connectors.
+config; its README says the stock ``llava-onevision-qwen2-0.5b-ov`` also reproduces the results
+once the projector is pre-trained, so this stage starts from the stock LLM folder with a randomly
+initialised projector (``projector_checkpoint=None``). Stage 2 (``llmdet_swin_t.py``) loads a
+pre-aligned projector into both projectors from ``projector_checkpoint`` (the released file's
+layout); to use this run's projector there, copy its ``captioner.image_tokenizer.projector.*``
+weights into both projectors (not automated yet).
 
 Not published for this stage (?): schedule and learning rate; this file keeps the stage-2 schedule
 (``llmdet_150k``) and data, set ``train_cfg.max_iters`` / ``optim_wrapper.optimizer.lr`` for a
@@ -25,7 +29,11 @@ with read_base():
 
 from llmvision.utils.freeze import build_partly_frozen
 
+stage1_llm_path = 'checkpoints/llava-onevision-qwen2-0.5b-ov'  # the stock LLaVA-OneVision-Qwen2-0.5B
 model['captioner'].update(  # noqa: F405
+    llm=dict(model['captioner']['llm'], path=stage1_llm_path),  # noqa: F405
+    tokenizer=stage1_llm_path,
+    projector_checkpoint=None,      # the projector is what this stage trains
     lora=None,                      # the LLM stays as loaded
     image_token_levels=(2,),        # p5 (stride 32) of the 4 levels
     image_token_sizes=(20,),
