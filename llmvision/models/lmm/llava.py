@@ -466,9 +466,11 @@ class LLaVAModel(BaseModel):
 
 
 # ---------------------------------------------------------------------- helpers
-def vision_model_from_config(config, dtype=None, seed=None):
+def vision_model_from_config(config, dtype=None, seed=None, pixel_stem=None):
     """Randomly initialised vision tower (``CLIPVisionModel`` / ``SiglipVisionModel``) from a transformers
-    config or ``dict(type=CLIPVisionConfig, ...)`` (tests, tiny runs); ``seed`` as in ``causal_lm_from_config``."""
+    config or ``dict(type=CLIPVisionConfig, ...)`` (tests, tiny runs); ``seed`` as in ``causal_lm_from_config``.
+    ``pixel_stem=(32, 32)``: 1x1-conv widths of a :class:`~llmvision.models.lmm.pixel_stem.PixelStemPatchEmbedding`
+    in place of the linear patch projection (tiny towers trained from scratch; see that module)."""
     from transformers import CLIPVisionConfig, CLIPVisionModel, SiglipVisionConfig, SiglipVisionModel
     config = build_object(config)
     classes = {CLIPVisionConfig: CLIPVisionModel, SiglipVisionConfig: SiglipVisionModel}
@@ -476,12 +478,19 @@ def vision_model_from_config(config, dtype=None, seed=None):
     if cls is None:
         raise TypeError(f'vision_model_from_config: want CLIPVisionConfig or SiglipVisionConfig, got '
                         f'{type(config).__name__}')
-    if seed is None:
+    def build():
         model = cls(config)
+        if pixel_stem is not None:
+            from .pixel_stem import add_pixel_stem
+            add_pixel_stem(model, pixel_stem)
+        return model
+
+    if seed is None:
+        model = build()
     else:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            model = cls(config)
+            model = build()
     return model if dtype is None else model.to(dtype)
 
 
