@@ -233,3 +233,50 @@ def test_only_p5_variant_has_no_separator(synthetic_data):
     report = load_llmdet_checkpoint(target, released, strict=True)
     assert report.ok and report.missing == []
     assert torch.equal(target.captioner.region_projector.proj[0].weight, sd['captioner.region_projector.proj.0.weight'])
+
+
+def _stage1_checkpoint(tokenizer, path):
+    """What the stage-1 run's CheckpointHook writes (mmengine: ``meta``, ``state_dict`` with our LLMDet key names,
+    ``message_hub``, ``optimizer``) after the image projector trained a step; returns that projector."""
+    from mmengine.logging import MessageHub
+    from mmengine.runner.checkpoint import save_checkpoint
+    stage1 = build_captioner(tokenizer, seed=5)
+    projector = stage1.image_tokenizer.projector
+    optim = torch.optim.AdamW(projector.parameters(), lr=0.1)
+    sum(p.sum() for p in projector.parameters()).backward()
+    optim.step()
+    hub = MessageHub.get_instance('test_stage1_checkpoint')
+    hub.update_scalar('train/loss', 1.5)
+    state = {'captioner.' + k: v for k, v in stage1.state_dict().items()}
+    state['backbone.patch_embed.proj.weight'] = torch.zeros(4, 3, 2, 2)       # the frozen detector, too
+    save_checkpoint({'meta': {'iter': 10, 'seed': 624982218, 'experiment_name': 'llmdet_swin_t_stage1'},
+                     'state_dict': state, 'message_hub': hub.state_dict(), 'optimizer': optim.state_dict()},
+                    str(path))
+    return stage1
+
+
+def test_stage1_checkpoint_is_a_projector_checkpoint(tokenizer, tmp_path):
+    """Stage 2's ``projector_checkpoint`` / ``load_llmdet_projector`` take the stage-1 run's own checkpoint: its
+    image projector (the one stage 1 trains) goes into both projectors; its untrained region projector does not."""
+    path = tmp_path / 'iter_10.pth'
+    stage1 = _stage1_checkpoint(tokenizer, path)
+    trained = stage1.image_tokenizer.projector.state_dict()
+    assert not torch.equal(trained['proj.0.weight'], stage1.region_projector.proj[0].weight)
+    cap = build_captioner(tokenizer, seed=2, projector_checkpoint=str(path))
+    for projector in (cap.image_tokenizer.projector, cap.region_projector):
+        for k, v in projector.state_dict().items():
+            assert torch.equal(v, trained[k]), k
+
+    target = build_captioner(tokenizer, seed=3)
+    for checkpoint in (str(path), torch.load(path, map_location='cpu')):      # a path or the loaded dict
+        report = load_llmdet_projector(target, checkpoint, strict=True)
+        assert report.unconverted == [] and report.missing == [] and report.shape_mismatch == []
+        assert {'captioner.region_projector.proj.0.weight', 'backbone.patch_embed.proj.weight'} <= set(report.ignored)
+        for projector in (target.image_tokenizer.projector, target.region_projector):
+            assert torch.equal(projector.pos_proj.weight, trained['pos_proj.weight'])
+    two = {'captioner.image_tokenizer.projector.proj.0.weight': torch.zeros(1),
+           'image_tokenizer.projector.proj.0.weight': torch.zeros(1)}
+    with pytest.raises(ValueError, match='several image projectors'):
+        load_llmdet_projector(target, two)
+    with pytest.raises(KeyError, match='no projector keys'):
+        load_llmdet_projector(target, {'backbone.patch_embed.proj.weight': torch.zeros(1)})

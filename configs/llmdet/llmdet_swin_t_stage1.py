@@ -13,9 +13,10 @@ see only those parameters. The released LLMDet ships the result of this stage
 config; its README says the stock ``llava-onevision-qwen2-0.5b-ov`` also reproduces the results
 once the projector is pre-trained, so this stage starts from the stock LLM folder with a randomly
 initialised projector (``projector_checkpoint=None``). Stage 2 (``llmdet_swin_t.py``) loads a
-pre-aligned projector into both projectors from ``projector_checkpoint`` (the released file's
-layout); to use this run's projector there, copy its ``captioner.image_tokenizer.projector.*``
-weights into both projectors (not automated yet).
+pre-aligned projector into both projectors from ``projector_checkpoint``: the released
+``mm_projector2.bin`` or this run's checkpoint as it is (``--cfg-options
+model.captioner.projector_checkpoint=work_dirs/llmdet_swin_t_stage1/iter_N.pth``; its
+``captioner.image_tokenizer.projector.*`` goes into both projectors).
 
 Not published for this stage (?): schedule and learning rate; this file keeps the stage-2 schedule
 (``llmdet_150k``) and data, set ``train_cfg.max_iters`` / ``optim_wrapper.optimizer.lr`` for a

@@ -35,6 +35,9 @@ the config (released r 128, alpha 256).
 
 :func:`load_llmdet_projector` loads a pre-aligned projector file (``mm_projector2.bin``, prefix
 ``mm_projector``) into BOTH projectors, as the released code fills ``connector`` and ``region_connector`` from it.
+Our stage-1 aligner's checkpoint (an mmengine ``{'state_dict': ..., 'meta': ...}`` with our key names) is read
+the same way: its image projector ``captioner.image_tokenizer.projector.*`` goes into both projectors (see
+:func:`~llmvision.models.captioners.projector.released_projector_state`).
 """
 import os
 import re
@@ -60,7 +63,9 @@ class LLMDetConversionReport(ConversionReport):
     ignored: Dict[str, str] = field(default_factory=dict)
 
     def summary(self, limit: int = 20) -> str:
-        return super().summary(limit) + f'\nignored on purpose ({len(self.ignored)}): {self.ignored}'
+        shown = dict(list(self.ignored.items())[:limit])
+        more = f' ... (+{len(self.ignored) - limit})' if len(self.ignored) > limit else ''
+        return super().summary(limit) + f'\nignored on purpose ({len(self.ignored)}): {shown}{more}'
 
 
 def _captioner_prefix(model) -> str:
@@ -190,12 +195,15 @@ def convert_llmdet_projector(state_dict: Dict[str, torch.Tensor], model, prefix:
                              ) -> Tuple[Dict[str, torch.Tensor], LLMDetConversionReport]:
     """A pre-aligned projector file -> our keys of BOTH projectors (image and region) of ``model``.
 
-    ``model`` is an :class:`LLMDet` or an :class:`LLMCaptioner`. Keys outside ``prefix`` are listed in
-    ``report.ignored`` (not projector weights); keys under it that fit no layout in ``report.unconverted``.
+    ``model`` is an :class:`LLMDet` or an :class:`LLMCaptioner`. ``state_dict`` is a released projector file
+    (keys under ``prefix``) or one of our checkpoints, e.g. stage 1's, bare or under ``'state_dict'`` (its
+    image projector is used). Keys that are not projector weights are listed in ``report.ignored``; projector
+    keys that fit no layout in ``report.unconverted``.
     """
     ours, unconverted, other = released_projector_state(state_dict, prefix)
     report = LLMDetConversionReport(unconverted=unconverted)
-    report.ignored.update({k: f'not under {prefix!r}' for k in other})
+    report.ignored.update({k: 'not a projector weight (or not the image projector of our checkpoint)'
+                           for k in other})
     cap = _captioner_prefix(model)
     out = {}
     for target in ('image_tokenizer.projector.', 'region_projector.'):
@@ -205,12 +213,16 @@ def convert_llmdet_projector(state_dict: Dict[str, torch.Tensor], model, prefix:
 
 def load_llmdet_projector(model, checkpoint, prefix: str = 'mm_projector',
                           strict: bool = False) -> LLMDetConversionReport:
-    """Load ``mm_projector2.bin`` (path or state dict) into both projectors; ``report.missing`` lists only
-    projector keys the file lacks (``pos_proj.*`` for a plain LLaVA ``mlp2x_gelu`` file)."""
+    """Load ``mm_projector2.bin`` or our stage-1 checkpoint (path or loaded dict) into both projectors.
+
+    ``report.missing`` lists only projector keys the file lacks (``pos_proj.*`` for a plain LLaVA
+    ``mlp2x_gelu`` file).
+    """
     sd = read_state_dict(os.fspath(checkpoint)) if isinstance(checkpoint, (str, os.PathLike)) else checkpoint
     converted, report = convert_llmdet_projector(sd, model, prefix)
     if not converted:
-        raise KeyError(f'no projector keys under {prefix!r} in the file; first keys: {list(sd)[:5]}')
+        raise KeyError(f'no projector keys under {prefix!r} nor ours (image_tokenizer.projector.*) in the file; '
+                       f'first keys: {list(sd)[:5]}')
     own = model.state_dict()
     usable = {}
     for k, v in converted.items():
