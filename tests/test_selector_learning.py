@@ -96,4 +96,4 @@ def test_shuffled_copy_remaps_the_answer():
     for _ in range(10):
         text, answer = bench.shuffled(sample, ser, rng, echo=False, max_candidates=2)
         lines = text.splitlines()[1:]
-        assert len(lines) == 2 and lines[int(answer)].endswith(f'circle {answer}')
+        assert len(lines) == 2 and lines[int(answer)].endswith(f'circle={answer}')
