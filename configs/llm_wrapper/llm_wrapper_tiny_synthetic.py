@@ -24,6 +24,9 @@ training set (benchmarks/RESULTS.md, "REC selector on the synthetic set").
   then follows the same label as in the box line (a copy the model learns; with the bare index
   and the same prompt the loss stayed at the answer prior for 800 steps).
 - Curriculum (``schedules``): label matching (subset ``a``) first, then the whole set.
+- Tied input / output embeddings: the answer copies a token of the prompt (label words, the
+  index digit); with one matrix the copied token's embedding already scores itself. Measured on
+  subset ``a``: 53.8% val after 1500 steps tied vs 51.0% after 3000 steps untied.
 - Full fine-tuning, no LoRA: the base is random, a low-rank update of it has nothing to adapt.
 - lr 3e-3 with 100 warm-up steps and cosine decay, batch 32, thousands of steps: a from-scratch
   model, not a pretrained one nudged by 1e-5 for one epoch. 2 x 64 learned as fast per step as
@@ -53,12 +56,12 @@ data_root = 'data/synthetic'
 image_size = (256, 320)  # (H, W) of every synthetic image (make_synthetic_dataset --image-size)
 max_iters = 10000
 warmup_iters = 100
-lr = 3e-3
+lr = 1e-3
 batch_size = 32
 max_prompt_tokens = 256
 answer_echo = True
 # benchmarks/rec_selector_learning.py --subset S trains the stages schedules[S] (subset:steps, ...)
-schedules = dict(a='a:4000', b='a:4000,b:3000', c='a:4000,c:6000')
+schedules = dict(a='a:1500', b='a:2000,b:2000', c='a:4000,c:6000')
 
 tokenizer = dict(type=AutoTokenizer.from_pretrained,
                  pretrained_model_name_or_path=f'{data_root}/llm_tokenizer')
@@ -71,7 +74,7 @@ model = dict(
     llm=dict(type=causal_lm_from_config, seed=0,
              config=dict(type=Qwen2Config, vocab_size=1024, hidden_size=64, intermediate_size=256,
                          num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
-                         max_position_embeddings=512, tie_word_embeddings=False,
+                         max_position_embeddings=512, tie_word_embeddings=True,
                          initializer_range=0.02)),
     tokenizer=tokenizer,
     lora=None,
