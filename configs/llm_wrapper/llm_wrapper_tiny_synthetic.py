@@ -8,6 +8,8 @@ jittered, + 0-1 distractor). Data: ``python tools/make_synthetic_dataset.py --ou
 ``--subset a`` / ``b`` run the two smaller parts of the task. ``tools/train.py`` on this file
 trains the same model on the dataset's fixed shuffled copies with the released index-only answer
 (no label echo, no curriculum): a harder target that was not measured to learn.
+Measured (``--subset c``, 10000 steps, 16 min on one CPU thread): 53.9% on val + testA + testB
+vs detector-only 27.8%; reasoning subset 39.2% vs 24.6%. The issue's 60% is not reached yet.
 
 Why the tiny recipe differs from the released one (LoRA r 128 / alpha 256 / dropout 0.1 on
 q,k,v,o,gate,up,down + lm_head, lr 1e-5, batch 4, 1 epoch, kept in the Qwen2 / Llama-3 configs):
@@ -27,10 +29,12 @@ training set (benchmarks/RESULTS.md, "REC selector on the synthetic set").
 - Tied input / output embeddings: the answer copies a token of the prompt (label words, the
   index digit); with one matrix the copied token's embedding already scores itself. Measured on
   subset ``a``: 53.8% val after 1500 steps tied vs 51.0% after 3000 steps untied.
-- Full fine-tuning, no LoRA: the base is random, a low-rank update of it has nothing to adapt.
-- lr 3e-3 with 100 warm-up steps and cosine decay, batch 32, thousands of steps: a from-scratch
-  model, not a pretrained one nudged by 1e-5 for one epoch. 2 x 64 learned as fast per step as
-  4 x 64 and 2 x 128 here and is 1.5-3x faster per step on one CPU thread.
+- Full fine-tuning, no LoRA: the base is random, a low-rank update of it has nothing to adapt
+  (the earlier LoRA runs on a random base stayed at the prior; ``--lora`` reruns one).
+- lr 1e-3 with 100 warm-up steps and cosine decay, batch 32, thousands of steps: a from-scratch
+  model, not a pretrained one nudged by 1e-5 for one epoch (tied at 3e-3 sat on the plateau for
+  5000 steps). 2 x 64 learned as fast per step as 4 x 64 and 2 x 128 here and is 1.5-3x faster
+  per step on one CPU thread.
 - A new random candidate order on every step (the benchmark loop) or 4 shuffled copies (this
   config's dataset): the index must be read, not remembered.
 """
