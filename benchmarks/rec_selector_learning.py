@@ -102,6 +102,8 @@ def build(args):
         cfg.model.freeze_llm = True
         llm_cfg.initializer_range = args.lora_init
     model = MODELS.build(cfg.model)
+    if args.init:
+        model.load_state_dict(torch.load(args.init, map_location='cpu')['state_dict'])
     return cfg, model
 
 
@@ -310,6 +312,7 @@ def parse_args(argv=None):
     p.add_argument('--log-interval', type=int, default=250)
     p.add_argument('--json', default=None, help='write the result rows here')
     p.add_argument('--save', default=None, help='save the trained model state dict here (.pth)')
+    p.add_argument('--init', default=None, help='start from a state dict saved by --save (continued training)')
     return p.parse_args(argv)
 
 
