@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TYPES = ('exist', 'colour', 'count', 'relation', 'caption')
+TYPES = ('number', 'exist', 'colour', 'count', 'relation', 'caption')
 
 
 def data_options(data: str) -> list:

@@ -32,6 +32,8 @@ def test_answers_follow_the_scene():
     colour = qa['count'][0].split(' ')[2]
     assert qa['count'][1] == COUNT_WORDS[sum(o[0] == colour for o in objs)]
     assert qa['caption'][1] == 'a red circle, two red squares and a blue star'
+    assert qa['number'] == ('How many shapes are there?', 'four')
+    assert image_questions([], np.random.default_rng(0))[0] == ('number', 'How many shapes are there?', 'zero')
     assert caption_text([]) == 'no shapes' and caption_text(objs[:1]) == 'a red circle'
     # relation: the only object wholly left of the blue star is the red circle; above it: circle + squares
     rel = {'What shape is left of the blue star?': 'circle', 'What shape is above the blue star?': None,

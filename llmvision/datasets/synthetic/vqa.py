@@ -6,6 +6,8 @@ short answer of one or two words that a metric checks by exact match:
 ==========  ======================================  =================================================
 type        question                                answer
 ==========  ======================================  =================================================
+number      ``How many shapes are there?``          ``zero`` ... ``six`` (no word of the question to
+                                                    bind: the easiest type)
 exist       ``Is there a red circle?``              ``yes`` / ``no`` (balanced)
 colour      ``What color is the star?``             a colour; asked when exactly one star is present
 count       ``How many red shapes?``                ``zero`` ... ``six``; half the colours asked are present
@@ -28,10 +30,11 @@ import numpy as np
 
 from .vocabulary import COLOURS, PLURALS, SHAPES, category_names
 
-QUESTION_TYPES: Tuple[str, ...] = ('exist', 'colour', 'count', 'relation', 'caption')
+QUESTION_TYPES: Tuple[str, ...] = ('number', 'exist', 'colour', 'count', 'relation', 'caption')
 COUNT_WORDS: Tuple[str, ...] = ('zero', 'one', 'two', 'three', 'four', 'five', 'six')
 VQA_RELATIONS: Dict[str, str] = {'left of': 'left of', 'above': 'above'}
 TEMPLATES: Dict[str, str] = {
+    'number': 'How many shapes are there?',
     'exist': 'Is there {article} {colour} {shape}?',
     'colour': 'What color is the {shape}?',
     'count': 'How many {colour} shapes?',
@@ -75,7 +78,7 @@ def _relation_targets(objects: Sequence[Obj], ref: int, relation: str) -> List[i
 def image_questions(objects: Sequence[Obj], rng: np.random.Generator) -> List[Tuple[str, str, str]]:
     """``(question_type, question, answer)`` for one image, in :data:`QUESTION_TYPES` order (a type whose
     question would be ambiguous for this image is left out)."""
-    out: List[Tuple[str, str, str]] = []
+    out: List[Tuple[str, str, str]] = [('number', TEMPLATES['number'], COUNT_WORDS[len(objects)])]
     present = sorted({(c, s) for c, s, _ in objects}, key=lambda cs: category_names().index(f'{cs[0]} {cs[1]}'))
     absent = [(c, s) for c in COLOURS for s in SHAPES if (c, s) not in present]
     # exist: balanced yes / no
@@ -201,7 +204,7 @@ def _write_json(path: Path, obj) -> Path:
 
 def vqa_corpus_lines() -> List[str]:
     """Tokenizer training text covering every question and answer word of the VQA set."""
-    lines = [TEMPLATES['caption'], EMPTY_CAPTION, 'yes', 'no', ' '.join(COUNT_WORDS), ', and ']
+    lines = [TEMPLATES['caption'], TEMPLATES['number'], EMPTY_CAPTION, 'yes', 'no', ' '.join(COUNT_WORDS), ', and ']
     for c in COLOURS:
         for s in SHAPES:
             lines.append(TEMPLATES['exist'].format(article=article(c), colour=c, shape=s))
