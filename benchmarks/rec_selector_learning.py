@@ -34,6 +34,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import torch  # noqa: E402
 
 import llmvision  # noqa: E402,F401  (mmengine compatibility patches)
+from llmvision.models.selectors.compact_serializer import query_position_words  # noqa: E402
 
 POSITION_WORDS = ('left', 'right', 'upper', 'lower', 'top', 'bottom', 'above', 'below')
 EVAL_SPLITS = ('val', 'testA', 'testB')
@@ -90,6 +91,8 @@ def build(args):
     cfg.model.llm.seed = args.seed
     if args.line_format:
         cfg.model.serializer.line_format = args.line_format
+    if args.position_words is not None:
+        cfg.model.serializer.position_words = args.position_words
     if args.echo is None:
         args.echo = bool(cfg.get('answer_echo', False))
     if args.echo:
@@ -121,9 +124,21 @@ def load_samples(data_root: str, splits, subsets: str, serializer, train: bool, 
     return samples
 
 
-def answer_text(index: str, label: str, echo: bool) -> str:
-    """The training answer: the printed index, or with ``echo`` the chosen box's label first (``'red star=3'``)."""
-    return f"{' '.join(label.split()).lower()}={index}" if echo else index
+def answer_text(index: str, label: str, echo: bool, query: str = None) -> str:
+    """The training answer: the printed index, or with ``echo`` the chosen box's label first (``'red star=3'``).
+
+    With a ``query`` (a serializer with ``position_words``) the echo starts with the expression's first canonical
+    position word, if any (``'the leftmost red star'`` -> ``'left red star=3'``): the words before ``=`` are then
+    the words of the chosen box line that the expression gives.
+    """
+    if not echo:
+        return index
+    words = query_position_words(query)[:1] if query is not None else []
+    return f"{' '.join(words + label.lower().split())}={index}"
+
+
+def _echo_query(serializer, sample: dict):
+    return sample['expression'] if getattr(serializer, 'position_words', False) else None
 
 
 def shuffled(sample: dict, serializer, rng: random.Random, echo: bool = False, max_candidates=None):
@@ -136,7 +151,8 @@ def shuffled(sample: dict, serializer, rng: random.Random, echo: bool = False, m
         keep = {j, *[i for i in order if i != j][:max_candidates - 1]}
         order = [i for i in order if i in keep]
     prompt = serializer.serialize([block.subset(order)], sample['expression'])
-    return prompt.text, answer_text(str(prompt.global_index(0, order.index(j))), block.labels[j], echo)
+    return prompt.text, answer_text(str(prompt.global_index(0, order.index(j))), block.labels[j], echo,
+                                    _echo_query(serializer, sample))
 
 
 def lr_at(step: int, total: int, base: float, warmup: int) -> float:
@@ -191,8 +207,8 @@ def train(model, stages, pools, args, log=print, probes=None):
         for _ in range(steps):
             batch = [pool[rng.randrange(len(pool))] for _ in range(args.batch_size)]
             if args.no_shuffle:
-                pairs = [(s['prompt'], answer_text(s['answer'], s['candidates'][0].labels[s['label'][1]], args.echo))
-                         for s in batch]
+                pairs = [(s['prompt'], answer_text(s['answer'], s['candidates'][0].labels[s['label'][1]], args.echo,
+                                                   _echo_query(model.serializer, s))) for s in batch]
             else:
                 pairs = [shuffled(s, model.serializer, rng, args.echo, cap) for s in batch]
             inputs = [p for p, _ in pairs]
@@ -297,6 +313,9 @@ def parse_args(argv=None):
     p.add_argument('--lora-init', type=float, default=0.2, help='initializer_range of the frozen base (LoRA)')
     p.add_argument('--line-format', default=None,
                    help="box line of the compact prompt, e.g. '{index} {label} {coords}'")
+    p.add_argument('--position-words', action=argparse.BooleanOptionalAction, default=None,
+                   help='write left/right, top/bottom, small/large before the label of boxes that share it '
+                        '(CompactBoxPromptSerializer position_words; default: the config)')
     p.add_argument('--lm-weight', type=float, default=0.0,
                    help='weight of an auxiliary next-token loss on the prompt tokens (0: answer tokens only)')
     p.add_argument('--echo', action=argparse.BooleanOptionalAction, default=None,

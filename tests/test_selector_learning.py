@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from llmvision.models.selectors.compact_serializer import CompactBoxPromptSerializer
+from llmvision.models.selectors.compact_serializer import (
+    POSITION_SYNONYMS,
+    CompactBoxPromptSerializer,
+    candidate_position_words,
+    query_position_words,
+)
 from llmvision.models.selectors.serializer import SerializedPrompt
 from llmvision.structures.candidates import CandidateSet
 
@@ -54,6 +59,81 @@ def test_compact_prompt_formats_and_errors():
         CompactBoxPromptSerializer(image_size=(10, 10), line_format='{label} {coords}')
     with pytest.raises(ValueError):
         CompactBoxPromptSerializer(image_size=(10, 10), grid=20)
+
+
+def test_position_words_in_box_lines():
+    boxes = [[0, 0, 10, 10], [50, 60, 90, 100], [20, 80, 30, 90], [0, 0, 5, 5], [40, 40, 50, 50]]
+    labels = ['red star', 'red star', 'blue circle', 'green square', 'red star']
+    # red stars: centres x 5 / 70 / 45, y 5 / 80 / 45, areas 100 / 1600 / 100 (tie: the first box wins);
+    # the middle one of three gets no word on an axis where it is neither extreme; unique labels get none
+    assert candidate_position_words(boxes, labels) == [['left', 'top', 'small'], ['right', 'bottom', 'large'], [],
+                                                       [], []]
+    two = candidate_position_words([[60, 0, 70, 10], [0, 50, 30, 90]], ['a', 'a'])
+    assert two == [['right', 'top', 'small'], ['left', 'bottom', 'large']]
+    block = CandidateSet('synthetic', torch.tensor(boxes[:3], dtype=torch.float32), ['Red  Star', 'red star', 'x'])
+    ser = CompactBoxPromptSerializer(image_size=(200, 100), line_format='{coords} {label}={index}',
+                                     position_words=True)
+    assert ser.serialize([block], 'the leftmost red star').text.splitlines()[1:] == [
+        '0021 left top small red star=0', '7484 right bottom large red star=1', '2421 x=2']
+    # the words are computed over the whole prompt (across blocks) and follow the candidate order
+    p = ser.serialize([block.subset([1]), block.subset([0])], 'q')
+    assert p.text.splitlines()[1:] == ['7484 right bottom large red star=0', '0021 left top small red star=1']
+    assert CompactBoxPromptSerializer(image_size=(200, 100)).serialize([block], 'q').text.splitlines()[1] == \
+        '0021 red star 0'
+
+
+def test_query_position_words():
+    assert query_position_words('the red star on the left') == ['left']
+    assert query_position_words('The Upper red star') == ['top']
+    assert query_position_words('the red star that is below the blue circle') == ['bottom']
+    assert query_position_words('the little red star') == ['small']
+    assert query_position_words('the red star') == []
+    assert set(POSITION_SYNONYMS.values()) == {'left', 'right', 'top', 'bottom', 'small', 'large'}
+
+
+def test_position_words_agree_with_the_generator():
+    """Every expression the synthetic generator emits for an object that shares its category names a position
+    word, and that word is one of the target box's words (boxes as generated, no jitter): the canonical word is
+    right for every template, relations to another object included."""
+    import numpy as np
+
+    from llmvision.datasets.synthetic.language import referring_expressions
+    from llmvision.datasets.synthetic.scene import Scene, SceneObject
+    rng = np.random.default_rng(0)
+    h, w = 256, 320
+    checked = 0
+    for _ in range(400):
+        objects = []
+        for _ in range(int(rng.integers(2, 7))):
+            bw, bh = rng.integers(12, 90, 2)
+            x, y = int(rng.integers(0, w - bw)), int(rng.integers(0, h - bh))
+            label = int(rng.integers(0, 3))
+            name = ('red star', 'blue circle', 'green square')[label]
+            objects.append(SceneObject(label, name, name.split()[0], name.split()[1], 'medium',
+                                       (x, y, x + int(bw), y + int(bh)), int(bw * bh)))
+        scene = Scene(np.zeros((h, w, 3), np.uint8), None, objects)
+        words = candidate_position_words([o.box for o in objects], [o.name for o in objects])
+        for t in range(len(objects)):
+            exprs, needs_reasoning = referring_expressions(scene, t)
+            for e in exprs if needs_reasoning else []:
+                q = query_position_words(e)
+                assert q and q[0] in words[t], (e, words[t], [o.box for o in objects], t)
+                checked += 1
+    assert checked > 300
+
+
+def test_position_words_are_single_tokens(tokenizer):
+    """A word gets the same one token in the expression and in a box line."""
+    ser = CompactBoxPromptSerializer(image_size=(200, 100), line_format='{coords} {label}={index}',
+                                     position_words=True)
+    block = CandidateSet('synthetic', torch.tensor([[0., 0., 10., 10.], [50., 60., 90., 100.]]), ['red star'] * 2)
+    for word, canonical in POSITION_SYNONYMS.items():
+        assert len(tokenizer.tokenize(word)) == 1, word
+        query, *lines = ser.serialize([block], f'the red star {word}').text.splitlines()
+        ids = tokenizer(query, add_special_tokens=False)['input_ids']
+        line_ids = tokenizer('\n'.join(lines), add_special_tokens=False)['input_ids']
+        assert tokenizer.convert_tokens_to_ids(word) in ids
+        assert line_ids.count(tokenizer.convert_tokens_to_ids(canonical)) == 1, (word, lines)
 
 
 def _rec(expression, cats, target=0):

@@ -19,16 +19,73 @@ compared with it as it is read, and the index token is next to the words that pi
 model can gather the label onto the index token and then copy the index whose label matches the
 query (measured: with the index first, ``'0 red star 3524'``, a 2-layer model stayed at the answer
 prior on label matching alone for 800 steps).
+With ``position_words=True`` each box whose label occurs more than once among the candidates also gets
+coarse position words, computed from the candidate boxes of that label (:func:`candidate_position_words`) and
+written before the label: ``left`` / ``right`` (smallest / largest centre x), ``top`` / ``bottom`` (centre y),
+``small`` / ``large`` (area); a box in the middle of three or more gets no word on that axis, a box whose
+label is unique gets none at all::
+
+    the red star on the left
+    3524 left bottom large red star=0
+    7633 blue circle=1
+    8525 right top small red star=2
+
+The synthetic expressions that single out one of several same-label objects say which one with such a word
+(``the red star on the left``, ``the leftmost red star``, ``the upper ...``, ``... at the bottom``, ``the larger
+...``, ``the little ...``) or with a relation to an object of another, unique label (``the red star left of the
+blue circle``: the generator emits it only when no other red star is even loosely left of the circle, so the
+target is then the leftmost red star too). :func:`query_position_words` maps those words to the same canonical
+words, so choosing one of two same-label boxes becomes matching words to a box line, as for the label itself;
+with raw coordinate digits a tiny model would have to learn to compare numbers across lines.
 The chat format is a plain format string (no chat template). Only the tiny recipe uses it
 (``configs/llm_wrapper/llm_wrapper_tiny_synthetic.py``); the real-model configs keep the released
 prompt.
 """
-from typing import Sequence
+from collections import defaultdict
+from typing import Dict, List, Sequence
 
 from llmvision.registry import TASK_UTILS
 from llmvision.structures.candidates import CandidateSet
 
 from .serializer import SerializedPrompt, _one_line
+
+#: expression word -> the canonical position word written in the box lines (see the module docstring)
+POSITION_SYNONYMS: Dict[str, str] = {
+    'left': 'left', 'leftmost': 'left', 'right': 'right', 'rightmost': 'right',
+    'upper': 'top', 'top': 'top', 'topmost': 'top', 'above': 'top',
+    'lower': 'bottom', 'bottom': 'bottom', 'below': 'bottom',
+    'larger': 'large', 'big': 'large', 'largest': 'large',
+    'smaller': 'small', 'little': 'small', 'smallest': 'small'}
+
+
+def query_position_words(query: str) -> List[str]:
+    """Canonical position words of an expression, in order (``'the leftmost red star'`` -> ``['left']``)."""
+    return [POSITION_SYNONYMS[w] for w in str(query).lower().split() if w in POSITION_SYNONYMS]
+
+
+def candidate_position_words(boxes: Sequence[Sequence[float]], labels: Sequence[str]) -> List[List[str]]:
+    """Per box, its position words among the boxes of the same label (pixel xyxy ``boxes``).
+
+    For each label with two or more boxes: ``left`` for the smallest centre x and ``right`` for the largest,
+    ``top`` / ``bottom`` for centre y (image y grows downwards), ``small`` / ``large`` for the area; the first
+    box wins a tie. Words come in that axis order (x, y, size). A label with one box gets no words.
+    """
+    boxes = [[float(v) for v in b] for b in boxes]
+    groups = defaultdict(list)
+    for i, label in enumerate(labels):
+        groups[label].append(i)
+    words: List[List[str]] = [[] for _ in boxes]
+    for idx in groups.values():
+        if len(idx) < 2:
+            continue
+        keys = (lambda b: b[0] + b[2], lambda b: b[1] + b[3], lambda b: (b[2] - b[0]) * (b[3] - b[1]))
+        for key, (low, high) in zip(keys, (('left', 'right'), ('top', 'bottom'), ('small', 'large'))):
+            values = [key(boxes[i]) for i in idx]
+            lo = idx[values.index(min(values))]
+            hi = idx[values.index(max(values))]
+            words[lo].append(low)
+            words[hi].append(high)
+    return words
 
 
 def _cell(v: float, side: float, bins: int) -> int:
@@ -49,12 +106,14 @@ class CompactBoxPromptSerializer:
             256 x 320). A call may still pass ``image_size``.
         chat_format: format string with ``{prompt}`` wrapped around the user text.
         lowercase_labels: lower-case the box labels.
-        line_format: one box line, with ``{index}``, ``{label}`` and ``{coords}``.
+        line_format: one box line, with ``{index}``, ``{label}`` and optionally ``{coords}``.
+        position_words: write each box's :func:`candidate_position_words` before its label (computed over all
+            the prompt's candidates, across blocks).
     """
 
     def __init__(self, image_size, grid: int = 10, size_grid: int = 20, index_start: int = 0,
                  chat_format: str = '{prompt}\nanswer', lowercase_labels: bool = True,
-                 line_format: str = '{coords} {label} {index}'):
+                 line_format: str = '{coords} {label} {index}', position_words: bool = False):
         if not 1 <= grid <= 10:
             raise ValueError(f'grid must be in [1, 10] (one digit per coordinate), got {grid}')
         if '{prompt}' not in chat_format:
@@ -66,10 +125,11 @@ class CompactBoxPromptSerializer:
         self.image_size = image_size
         self.chat_format = chat_format
         self.lowercase_labels = lowercase_labels
-        for key in ('{index}', '{label}', '{coords}'):
+        for key in ('{index}', '{label}'):
             if key not in line_format:
                 raise ValueError(f'line_format must contain {key}, got {line_format!r}')
         self.line_format = line_format
+        self.position_words = bool(position_words)
 
     def box_digits(self, box, height: float, width: float) -> str:
         """``'xywh'`` digits of one pixel xyxy box (centre in ``grid``, size in ``size_grid`` bins)."""
@@ -85,14 +145,18 @@ class CompactBoxPromptSerializer:
         if isinstance(blocks, CandidateSet):
             blocks = [blocks]
         h, w = (float(v) for v in (image_size if image_size is not None else self.image_size))
-        lines, index_map = [' '.join(str(query).split()).lower()], []
+        lines, index_map, labels, boxes = [' '.join(str(query).split()).lower()], [], [], []
         for bi, block in enumerate(blocks):
             for j in range(len(block)):
-                label = _one_line(block.labels[j]).strip()
-                label = label.lower() if self.lowercase_labels else label
-                lines.append(self.line_format.format(index=len(index_map) + self.index_start, label=label,
-                                                     coords=self.box_digits(block.bboxes[j], h, w)))
+                label = ' '.join(_one_line(block.labels[j]).split())
+                labels.append(label.lower() if self.lowercase_labels else label)
+                boxes.append(block.bboxes[j].tolist())
                 index_map.append((bi, j))
+        words = candidate_position_words(boxes, [lb.lower() for lb in labels]) if self.position_words \
+            else [[] for _ in labels]
+        for k, (label, box) in enumerate(zip(labels, boxes)):
+            lines.append(self.line_format.format(index=k + self.index_start, label=' '.join(words[k] + [label]),
+                                                 coords=self.box_digits(box, h, w)))
         return SerializedPrompt('\n'.join(lines), index_map, self.index_start)
 
     def chat_text(self, user_text: str, tokenizer=None) -> str:
