@@ -43,6 +43,24 @@ def square_image(img: Image.Image, size: int, aspect: str = 'pad',
     return np.asarray(img, dtype=np.uint8)
 
 
+def square_boxes(boxes, width: int, height: int, size: int, aspect: str = 'pad') -> np.ndarray:
+    """xyxy pixel boxes ``[K, 4]`` of a ``width x height`` image -> float32 ``[K, 4]`` on the ``size x size``
+    square that :func:`square_image` makes of it (``'pad'``: shift by the centring offset, then scale by
+    ``size / max(width, height)``; ``'resize'``: scale x and y separately)."""
+    out = np.asarray(boxes, dtype=np.float32).reshape(-1, 4).copy()
+    if aspect == 'pad':
+        side = max(width, height)
+        out[:, 0::2] += (side - width) // 2
+        out[:, 1::2] += (side - height) // 2
+        out *= size / side
+    elif aspect == 'resize':
+        out[:, 0::2] *= size / width
+        out[:, 1::2] *= size / height
+    else:
+        raise ValueError(f"image aspect must be 'pad' or 'resize', got {aspect!r}")
+    return out
+
+
 @TRANSFORMS.register_module()
 class LoadSquareImages(BaseTransform):
     """Read ``img_paths`` into ``imgs`` uint8 ``[N, 3, size, size]`` (see the module docstring).

@@ -64,6 +64,7 @@ from llmvision.utils.hf_builder import build_object
 
 from .data_preprocessor import LMMDataPreprocessor
 from .projector import LLaVAProjector
+from .vision_tower import has_cls_token, tower_features, vision_hidden_size, vision_model_from_config  # noqa: F401
 
 
 @dataclass
@@ -170,7 +171,7 @@ class LLaVAModel(BaseModel):
             llm.config.use_cache = False
         self.tokenizer = _load_tokenizer(tokenizer) if tokenizer is not None else None
 
-        vis_dims = _vision_hidden_size(self.vision_encoder)
+        vis_dims = vision_hidden_size(self.vision_encoder)
         llm_dims = llm.get_input_embeddings().weight.shape[1]
         self.hidden_size = llm_dims
         if isinstance(projector, str):
@@ -190,7 +191,7 @@ class LLaVAModel(BaseModel):
 
         self.vision_feature_layer = int(vision_feature_layer)
         if vision_select == 'auto':
-            vision_select = 'default' if _has_cls_token(self.vision_encoder) else 'full'
+            vision_select = 'default' if has_cls_token(self.vision_encoder) else 'full'
         self.vision_select = vision_select
         self.freeze_vision = freeze_vision
         self.set_trainable(vision=not freeze_vision, projector=not freeze_projector,
@@ -254,13 +255,7 @@ class LLaVAModel(BaseModel):
     # ------------------------------------------------------------------ images
     def vision_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """``[N, 3, S, S]`` -> ``[N, V, C_vis]``: hidden states of ``vision_feature_layer``, patch tokens only."""
-        enc = self.vision_encoder
-        dtype = next(enc.parameters()).dtype
-        trainable = any(p.requires_grad for p in enc.parameters())
-        with torch.set_grad_enabled(torch.is_grad_enabled() and trainable):
-            out = enc(pixel_values=pixel_values.to(dtype), output_hidden_states=True)
-        feats = out.hidden_states[self.vision_feature_layer]
-        return feats[:, 1:] if self.vision_select == 'default' else feats
+        return tower_features(self.vision_encoder, pixel_values, self.vision_feature_layer, self.vision_select)
 
     def encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """``pixel_values [N, 3, S, S]`` -> projected visual tokens ``[N, V, H]``."""
@@ -466,51 +461,10 @@ class LLaVAModel(BaseModel):
 
 
 # ---------------------------------------------------------------------- helpers
-def vision_model_from_config(config, dtype=None, seed=None, pixel_stem=None):
-    """Randomly initialised vision tower (``CLIPVisionModel`` / ``SiglipVisionModel``) from a transformers
-    config or ``dict(type=CLIPVisionConfig, ...)`` (tests, tiny runs); ``seed`` as in ``causal_lm_from_config``.
-    ``pixel_stem=(32, 32)``: 1x1-conv widths of a :class:`~llmvision.models.lmm.pixel_stem.PixelStemPatchEmbedding`
-    in place of the linear patch projection (tiny towers trained from scratch; see that module)."""
-    from transformers import CLIPVisionConfig, CLIPVisionModel, SiglipVisionConfig, SiglipVisionModel
-    config = build_object(config)
-    classes = {CLIPVisionConfig: CLIPVisionModel, SiglipVisionConfig: SiglipVisionModel}
-    cls = classes.get(type(config))
-    if cls is None:
-        raise TypeError(f'vision_model_from_config: want CLIPVisionConfig or SiglipVisionConfig, got '
-                        f'{type(config).__name__}')
-    def build():
-        model = cls(config)
-        if pixel_stem is not None:
-            from .pixel_stem import add_pixel_stem
-            add_pixel_stem(model, pixel_stem)
-        return model
-
-    if seed is None:
-        model = build()
-    else:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = build()
-    return model if dtype is None else model.to(dtype)
-
-
 def _as_module(obj, name: str) -> nn.Module:
     if not isinstance(obj, nn.Module):
         raise TypeError(f'LLaVAModel: {name} must build an nn.Module, got {type(obj).__name__}')
     return obj
-
-
-def _vision_hidden_size(enc: nn.Module) -> int:
-    cfg = getattr(enc, 'config', None)
-    size = getattr(cfg, 'hidden_size', None)
-    if size is None:
-        raise ValueError(f'LLaVAModel: cannot read hidden_size from the vision encoder {type(enc).__name__}.config')
-    return int(size)
-
-
-def _has_cls_token(enc: nn.Module) -> bool:
-    emb = getattr(getattr(enc, 'vision_model', enc), 'embeddings', None)
-    return getattr(emb, 'class_embedding', None) is not None
 
 
 def _load_tokenizer(tokenizer):

@@ -7,7 +7,7 @@ prior for 2,500 steps, benchmarks/RESULTS.md). Early convolutions fix that (Xiao
 convolutions help transformers see better"): :class:`PixelStemPatchEmbedding` runs 1x1 convolutions with GELU
 on every pixel, then the usual ``patch x patch`` stride-``patch`` projection. It replaces
 ``embeddings.patch_embedding`` of a transformers ``CLIPVisionModel`` / ``SiglipVisionModel`` (see
-:func:`llmvision.models.lmm.llava.vision_model_from_config`, ``pixel_stem=``), so the tower keeps its
+:func:`llmvision.models.lmm.vision_tower.vision_model_from_config`, ``pixel_stem=``), so the tower keeps its
 interface, position embeddings and hidden states. Real pretrained towers do not use it.
 """
 from typing import Sequence

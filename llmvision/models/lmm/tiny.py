@@ -10,7 +10,7 @@ def tiny_clip_vision_cfg(image_size: int = 28, patch_size: int = 14, hidden_size
     patch tokens per image (4 at the defaults). Extra ``config_kwargs`` go to ``CLIPVisionConfig``."""
     from transformers import CLIPVisionConfig
 
-    from .llava import vision_model_from_config
+    from .vision_tower import vision_model_from_config
     config = CLIPVisionConfig(image_size=image_size, patch_size=patch_size, hidden_size=hidden_size,
                               intermediate_size=intermediate_size, num_hidden_layers=num_hidden_layers,
                               num_attention_heads=num_attention_heads, **config_kwargs)

@@ -25,7 +25,8 @@ from llmvision.registry import MODELS
 from llmvision.structures.lmm_sample import IMAGE_TOKEN_INDEX
 from llmvision.utils.hf_builder import build_object
 
-from ..llava import LLaVAModel, LLMOutput, LMMBatch, _has_cls_token
+from ..llava import LLaVAModel, LLMOutput, LMMBatch
+from ..vision_tower import has_cls_token
 from .side_path import attach_side_path, decoder_layers, perceptual_weights_context, target_sizes
 from .weight_generator import PerceptualWeights, PerceptualWeightsGenerator
 
@@ -74,7 +75,7 @@ class VLoRAModel(LLaVAModel):
     def _num_visual_tokens(self) -> int:
         """Tokens per image after ``vision_select`` (CLIP-L/336, ``'default'``: 576)."""
         cfg = self.vision_encoder.config
-        tokens = (cfg.image_size // cfg.patch_size) ** 2 + int(_has_cls_token(self.vision_encoder))
+        tokens = (cfg.image_size // cfg.patch_size) ** 2 + int(has_cls_token(self.vision_encoder))
         return tokens - int(self.vision_select == 'default')
 
     # ------------------------------------------------------------------ images -> weights
