@@ -25,7 +25,9 @@ def setup(synthetic_data, tmp_path_factory):
     from llmvision.utils.config import load_config
     tmp = tmp_path_factory.mktemp('chat')
     tok = str(synthetic_data.llm_tokenizer)
-    opts = {'model.tokenizer': tok, 'model.max_new_tokens': 6, 'test_dataloader.dataset.encoder.tokenizer': tok,
+    opts = {'model.tokenizer': tok, 'model.max_new_tokens': 6,
+            'model.vision_encoder.checkpoint': None,  # a random tower (no stage-0 run in tests)
+            'test_dataloader.dataset.encoder.tokenizer': tok,
             'test_dataloader.dataset.data_root': str(synthetic_data.root) + '/'}
     cfg = load_config(CONFIG, opts)
     model = MODELS.build(cfg.model)

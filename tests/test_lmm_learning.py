@@ -53,6 +53,9 @@ def test_tiny_llava_uses_the_image(synthetic_data, tmp_path, one_thread):
     cfg = Config.fromfile('configs/llava/llava_tiny_synthetic.py')
     tok = str(synthetic_data.llm_tokenizer)
     cfg.model.tokenizer = tok
+    # no pre-trained tower here: a random one, trained (16 images are memorised through it)
+    cfg.model.vision_encoder.checkpoint = None
+    cfg.model.freeze_vision = False
     datasets = {}
     for name, ann, test_mode in (('train', 'single.json', False), ('test', 'single.json', True)):
         d = dict(cfg.val_dataloader.dataset, data_root=str(tmp_path), ann_file=ann, test_mode=test_mode,

@@ -8,9 +8,10 @@ The VQA set (LLaVA conversation json, one question per record) is written to ``v
 ``vqa/val.json``; its question counts per type are printed after the summary. The VQA it-learns set
 (``configs/llava/llava_tiny_synthetic.py``) is drawn with uniform categories on plain / gradient backgrounds::
 
-    python tools/make_synthetic_dataset.py --out data/synthetic_vqa --num-train 4000 --num-val 300 \
-        --image-size 64 64 --categories uniform --backgrounds plain gradient
- ``--ref-vlm`` adds the REF-VLM
+    python tools/make_synthetic_dataset.py --out data/synthetic_vqa --num-train 8000 --num-val 300 \
+        --image-size 64 64 --categories uniform --backgrounds plain gradient --max-objects 4
+
+``--ref-vlm`` adds the REF-VLM
 conversations (``ref_vlm/{train,val}.json``, REC / detection / grounded description / keypoints).
 """
 import argparse

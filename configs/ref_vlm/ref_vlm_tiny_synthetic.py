@@ -78,6 +78,10 @@ val_evaluator = [dict(type=RefExpMetric, topk=(1,), iou_thr=0.5, iou_mode='>'), 
 test_evaluator = val_evaluator
 
 # ---------------------------------------------------------------- schedule (the tiny LMMs' CPU schedule: AdamW lr 2e-3,
-# clip 1, 30 warm-up iterations, cosine over 500, batch 16)
+# clip 1, 30 warm-up iterations, then cosine; here over 500 iterations, batch 16)
+max_iters = 500
+train_cfg.update(max_iters=max_iters, val_interval=max_iters)  # noqa: F405
+param_scheduler[1].update(end=max_iters, T_max=max_iters - warmup_iters)  # noqa: F405
 default_hooks.update(tiny_hooks)  # noqa: F405
+default_hooks.checkpoint.update(interval=max_iters)  # noqa: F405
 env_cfg.update(dist_cfg=dict(backend='gloo'))  # noqa: F405

@@ -1,10 +1,12 @@
 """Synthetic VQA set (``data/synthetic_vqa/vqa/{train,val}.json``, LLaVA conversation json, one question per
 record): train / val / test dataloaders and the VQA accuracy metric with its text-only prior.
 
-Data: ``python tools/make_synthetic_dataset.py --out data/synthetic_vqa --num-train 4000 --num-val 300
---image-size 64 64`` (64x64 scenes, shapes 8-28 px). Prompts are chatml without a system turn (short); the
-encoder's tokenizer is the set's own ``llm_tokenizer/``. ``val_dataloader.dataset.image_ablation='noise'``
-replaces every image by noise (the "does the image matter" check).
+Data: ``python tools/make_synthetic_dataset.py --out data/synthetic_vqa --num-train 8000 --num-val 300
+--image-size 64 64 --categories uniform --backgrounds plain gradient --max-objects 4`` (64x64 scenes, 0-4
+shapes of 8-28 px; uniform categories so the question text alone cannot answer). Prompts are chatml without a
+system turn (short); the encoder's tokenizer is the set's own ``llm_tokenizer/``.
+``val_dataloader.dataset.image_ablation='noise'`` replaces every image by noise (the "does the image matter"
+check).
 """
 from mmengine.dataset import DefaultSampler, pseudo_collate
 

@@ -1,14 +1,15 @@
-"""CPU schedule of the tiny multimodal LLMs on the synthetic VQA set: training conversations hold all questions of
-an image (``vqa/train_multiturn.json``, caption last), 16 images (~65 answers) per step; AdamW lr 2e-3 (weight
-decay 0, clip 1.0), 30 warm-up iterations then cosine to 1% over ``max_iters`` (500); one checkpoint at the end,
-gloo. Evaluation stays single-turn (``vqa/val.json``). Leaves apply ``tiny_train_data`` and ``tiny_hooks``:
-``train_dataloader.update(tiny_train_data)``; a leaf that changes ``max_iters`` also sets the schedule's ends."""
+"""CPU schedule of the tiny multimodal LLMs on the synthetic VQA set: one question per training sample
+(``vqa/train.json``; multi-turn conversations let earlier answers stand in for the image), 32 per step; AdamW
+lr 2e-3 (weight decay 0, clip 1.0), 30 warm-up iterations then cosine to 1% over ``max_iters`` (1500, ~7 min on
+one CPU thread for the tiny LLaVA); one checkpoint at the end, gloo. Evaluation is single-turn
+(``vqa/val.json``). Leaves apply ``tiny_train_data`` and ``tiny_hooks``: ``train_dataloader.update(tiny_train_data)``;
+a leaf that changes ``max_iters`` also sets the schedule's ends."""
 from mmengine.hooks import CheckpointHook, LoggerHook
 from mmengine.optim import CosineAnnealingLR, LinearLR, OptimWrapper
 from mmengine.runner import IterBasedTrainLoop, TestLoop, ValLoop
 from torch.optim import AdamW
 
-max_iters = 500
+max_iters = 1500
 lr = 2e-3
 warmup_iters = 30
 
@@ -22,6 +23,6 @@ param_scheduler = [
 train_cfg = dict(type=IterBasedTrainLoop, max_iters=max_iters, val_interval=max_iters)
 val_cfg = dict(type=ValLoop)
 test_cfg = dict(type=TestLoop)
-tiny_train_data = dict(batch_size=16, dataset=dict(ann_file='vqa/train_multiturn.json'))
+tiny_train_data = dict(batch_size=32, dataset=dict(ann_file='vqa/train.json'))
 tiny_hooks = dict(logger=dict(type=LoggerHook, interval=50),
                   checkpoint=dict(type=CheckpointHook, interval=max_iters, by_epoch=False, max_keep_ckpts=1))
