@@ -6,9 +6,11 @@ per question type: n, the text-only prior (best constant training answer), the m
 images; and ``overall`` (every type but ``caption``). The image matters when the model beats the prior and the
 noise-image score falls back to about the prior. Also writes ``WORK_DIR/lmm_learning.json``.
 
-    flock /tmp/llmvision_heavy.lock nice -n -5 python benchmarks/lmm_learning.py \\
-        --config configs/llava/llava_tiny_synthetic.py [--data data/synthetic_vqa] \\
+    python benchmarks/lmm_learning.py --config configs/llava/llava_tiny_synthetic.py \\
+        [--stage0 configs/llava/tiny_vision_pretrain_synthetic.py] [--data data/synthetic_vqa] \\
         [--cfg-options train_cfg.max_iters=500 ...] [--work-dir work_dirs/lmm_learning]
+
+``--stage0`` first trains the vision tower the tiny configs load (its wall time is reported with the total).
 
 ``--data DIR`` points every dataset, tokenizer and the prior at another generated set (made by
 ``tools/make_synthetic_dataset.py --out DIR ...``). Reused by the VLoRA / LLaVolta comparisons: pass their
@@ -56,10 +58,15 @@ def newest_metrics(work_dir: Path) -> dict:
     return json.loads(files[-1].read_text())
 
 
+def cfg_options(opts: list) -> list:
+    """``['--cfg-options', *opts]``, or nothing when there are no overrides (argparse wants >= 1 value)."""
+    return ['--cfg-options', *opts] if opts else []
+
+
 def evaluate(config: str, ckpt: str, opts: list, work_dir: Path, name: str, threads: int = 1) -> dict:
     wd = work_dir / name
     wd.mkdir(parents=True, exist_ok=True)
-    secs = run([sys.executable, 'tools/test.py', config, ckpt, '--work-dir', str(wd), '--cfg-options', *opts],
+    secs = run([sys.executable, 'tools/test.py', config, ckpt, '--work-dir', str(wd), *cfg_options(opts)],
                work_dir / f'{name}.log', threads)
     metrics = newest_metrics(wd)
     metrics['_wall_s'] = secs
@@ -85,6 +92,9 @@ def main(argv=None):
     parser.add_argument('--cfg-options', nargs='+', default=[], help='key=value overrides for train and test')
     parser.add_argument('--work-dir', default='work_dirs/lmm_learning')
     parser.add_argument('--checkpoint', help='evaluate this checkpoint (no training)')
+    parser.add_argument('--stage0', help='config trained first with tools/train.py (its default work dir), e.g. '
+                        'configs/llava/tiny_vision_pretrain_synthetic.py: the vision tower the tiny configs load; '
+                        'its wall time is added to the total')
     parser.add_argument('--no-noise', action='store_true', help='skip the noise-image evaluation')
     parser.add_argument('--threads', type=int, default=1,
                         help='torch/OpenMP threads of the runs (1: on a shared 2-core machine one thread per job '
@@ -96,11 +106,17 @@ def main(argv=None):
     opts = (data_options(args.data) if args.data else []) + list(args.cfg_options)
     result = dict(config=args.config, cfg_options=opts, threads=args.threads)
     ckpt = args.checkpoint
+    if args.stage0:
+        result['stage0_config'] = args.stage0
+        result['stage0_wall_s'] = run([sys.executable, 'tools/train.py', args.stage0], work_dir / 'stage0.log',
+                                      args.threads)
+        print(f'stage 0 ({args.stage0}) trained in {result["stage0_wall_s"]:.0f} s', flush=True)
     if ckpt is None:
         result['train_wall_s'] = run([sys.executable, 'tools/train.py', args.config, '--work-dir', str(work_dir),
-                                      '--no-validate', '--cfg-options', *opts], work_dir / 'train.log', args.threads)
+                                      '--no-validate', *cfg_options(opts)], work_dir / 'train.log', args.threads)
         ckpt = (work_dir / 'last_checkpoint').read_text().strip()
-        print(f'trained in {result["train_wall_s"]:.0f} s -> {ckpt}', flush=True)
+        total = result['train_wall_s'] + result.get('stage0_wall_s', 0.0)
+        print(f'trained in {result["train_wall_s"]:.0f} s (with stage 0: {total:.0f} s) -> {ckpt}', flush=True)
     result['checkpoint'] = ckpt
     result['image'] = evaluate(args.config, ckpt, opts, work_dir, 'eval_image', args.threads)
     noise_opts = opts + ['test_dataloader.dataset.image_ablation=noise']
