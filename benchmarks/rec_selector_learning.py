@@ -200,11 +200,12 @@ def train(model, stages, pools, args, log=print, probes=None):
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
     rng = random.Random(args.seed)
     total = sum(st[1] for st in stages)
+    stop = min(total, args.max_steps) if getattr(args, 'max_steps', None) else total
     step, start, running = 0, time.perf_counter(), []
     model.train()
     for name, steps, cap in stages:
         pool = pools[name]
-        for _ in range(steps):
+        for _ in range(min(steps, stop - step)):
             batch = [pool[rng.randrange(len(pool))] for _ in range(args.batch_size)]
             if args.no_shuffle:
                 pairs = [(s['prompt'], answer_text(s['answer'], s['candidates'][0].labels[s['label'][1]], args.echo,
@@ -222,7 +223,7 @@ def train(model, stages, pools, args, log=print, probes=None):
             opt.step()
             running.append(loss.item())
             step += 1
-            if step % args.log_interval == 0 or step == total:
+            if step % args.log_interval == 0 or step == stop:
                 acc = ''
                 if probes and probes.get(name):
                     acc = f'train acc {100 * probe_accuracy(model, probes[name]):.1f} '
@@ -285,7 +286,9 @@ def run(args, log=print):
     if args.save:
         os.makedirs(osp.dirname(osp.abspath(args.save)), exist_ok=True)
         torch.save(dict(state_dict=model.state_dict()), args.save)
-    out = dict(stages=stages, train_s=secs, eval=table_rows(model, val), train=table_rows(model, train_probe),
+    steps = sum(st[1] for st in stages)
+    out = dict(stages=stages, steps=min(steps, args.max_steps or steps), train_s=secs, eval=table_rows(model, val),
+               train=table_rows(model, train_probe),
                subset=eval_subset)
     if eval_subset == 'c':  # the same model on the val records of the two smaller subsets
         for sub in ('a', 'b'):
@@ -300,6 +303,8 @@ def parse_args(argv=None):
     p.add_argument('--subset', default='c', choices=['a', 'b', 'c'])
     p.add_argument('--stages', default=None, help="curriculum, e.g. 'a:1500,a+b:1500,c:3000'")
     p.add_argument('--steps', type=int, default=None, help='steps of the single stage (default: max_iters)')
+    p.add_argument('--max-steps', type=int, default=None,
+                   help='stop after this many steps of the schedule (the lr schedule still spans all stages)')
     p.add_argument('--eval-subset', default=None, help='default: the last stage')
     p.add_argument('--lr', type=float, default=None)
     p.add_argument('--warmup', type=int, default=None)
@@ -341,7 +346,7 @@ def main(argv=None):
     out = run(args)
     sub = out['subset']
     print(format_rows(f'subset {sub}: val + testA + testB ({out["eval"][0]["total"]} expressions), '
-                      f'after {sum(st[1] for st in out["stages"])} steps in {out["train_s"]:.0f} s', out['eval']))
+                      f'after {out["steps"]} steps in {out["train_s"]:.0f} s', out['eval']))
     print()
     print(format_rows(f'subset {sub}: training expressions (sample of {out["train"][0]["total"]})', out['train']))
     for part in ('a', 'b'):
