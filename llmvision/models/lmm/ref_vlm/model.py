@@ -160,7 +160,9 @@ class REFVLMModel(LLaVAModel):
         w = self.loss_weights
         losses = {'loss_llm': w['llm'] * self.compute_loss(out)['loss'] + self._unused_parameter_guard(batch)}
         maps = self.decoder_maps(inputs, batch) if inputs is not None and inputs.shape[0] else None
-        loss_box = loss_kpt = 0.0
+        # tensors from the start: a batch without keypoint (or box) queries still logs a tensor loss (mmengine's
+        # parse_losses rejects a float)
+        loss_box = loss_kpt = out.hidden_states.new_zeros((), dtype=torch.float32)
         for unit, dec in self.ref_decoders.items():
             q = None if maps is None else self.collect_queries(batch, out.hidden_states, data_samples, unit, True)
             if q is None:  # keep every trainable parameter in the graph (DDP)
