@@ -64,7 +64,13 @@ from llmvision.utils.hf_builder import build_object
 
 from .data_preprocessor import LMMDataPreprocessor
 from .projector import LLaVAProjector
-from .vision_tower import has_cls_token, tower_features, vision_hidden_size, vision_model_from_config  # noqa: F401
+from .vision_tower import (
+    check_vision_select,
+    resolve_vision_select,
+    tower_features,
+    vision_hidden_size,
+    vision_model_from_config,  # noqa: F401  (re-exported: configs import it from here)
+)
 
 
 @dataclass
@@ -163,8 +169,7 @@ class LLaVAModel(BaseModel):
         if data_preprocessor is None:
             data_preprocessor = dict(type=LMMDataPreprocessor)
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        if vision_select not in ('auto', 'default', 'full'):
-            raise ValueError(f"vision_select must be 'auto', 'default' or 'full', got {vision_select!r}")
+        check_vision_select(vision_select)  # before building the (possibly large) tower and LLM
         self.vision_encoder = _as_module(build_object(vision_encoder), 'vision_encoder')
         llm = _as_module(build_object(llm), 'llm')
         if getattr(llm, 'config', None) is not None:
@@ -190,9 +195,7 @@ class LLaVAModel(BaseModel):
         self.compressor = build_object(compressor)
 
         self.vision_feature_layer = int(vision_feature_layer)
-        if vision_select == 'auto':
-            vision_select = 'default' if has_cls_token(self.vision_encoder) else 'full'
-        self.vision_select = vision_select
+        self.vision_select = resolve_vision_select(self.vision_encoder, vision_select)
         self.freeze_vision = freeze_vision
         self.set_trainable(vision=not freeze_vision, projector=not freeze_projector,
                            llm=not freeze_llm and lora is None, lora=lora is not None)

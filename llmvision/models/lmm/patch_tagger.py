@@ -25,7 +25,7 @@ from llmvision.registry import MODELS
 from llmvision.utils.hf_builder import build_object
 
 from .data_preprocessor import LMMDataPreprocessor
-from .vision_tower import has_cls_token, tower_features, vision_hidden_size
+from .vision_tower import has_cls_token, resolve_vision_select, tower_features, vision_hidden_size
 
 
 def patch_tag_targets(boxes: torch.Tensor, labels: torch.Tensor, grid: int, image_size: int,
@@ -64,8 +64,7 @@ class PatchTagPretrainer(BaseModel):
         if not isinstance(tower, nn.Module):
             raise TypeError(f'PatchTagPretrainer: vision_encoder must build an nn.Module, got {type(tower).__name__}')
         self.vision_encoder = tower
-        if vision_select == 'auto':
-            vision_select = 'default' if has_cls_token(tower) else 'full'
+        vision_select = resolve_vision_select(tower, vision_select)
         if vision_select != 'default' and has_cls_token(tower):
             raise ValueError("PatchTagPretrainer tags patch tokens: vision_select must drop the CLS token ('default')")
         self.vision_select = vision_select

@@ -4,7 +4,8 @@ weights from a checkpoint of ours, and read its patch features.
 * :func:`vision_model_from_config` - a transformers ``CLIPVisionModel`` / ``SiglipVisionModel`` from its config,
   seeded, optionally with a pixel stem (:mod:`.pixel_stem`) and weights from ``checkpoint`` (e.g. the
   :class:`~llmvision.models.lmm.patch_tagger.PatchTagPretrainer` run that pre-trains the tiny tower).
-* :func:`tower_features` - ``[N, 3, S, S]`` -> hidden states of one layer ``[N, V, C]`` (CLS dropped or kept).
+* :func:`tower_features` - ``[N, 3, S, S]`` -> hidden states of one layer ``[N, V, C]`` (CLS dropped or kept,
+  :func:`resolve_vision_select`).
 
 Real towers come pretrained from a local folder (``CLIPVisionModel.from_pretrained``); see the LLaVA configs.
 """
@@ -97,6 +98,21 @@ def has_cls_token(enc: nn.Module) -> bool:
     """Whether the tower prepends a CLS token (CLIP yes, SigLIP no)."""
     emb = getattr(getattr(enc, 'vision_model', enc), 'embeddings', None)
     return getattr(emb, 'class_embedding', None) is not None
+
+
+def check_vision_select(select: str) -> str:
+    """``select`` if it is ``'auto'``, ``'default'`` or ``'full'``; a ``ValueError`` otherwise."""
+    if select not in ('auto', 'default', 'full'):
+        raise ValueError(f"vision_select must be 'auto', 'default' or 'full', got {select!r}")
+    return select
+
+
+def resolve_vision_select(enc: nn.Module, select: str) -> str:
+    """``'auto'`` -> ``'default'`` (drop the CLS token) when the tower has one, else ``'full'``; other values as
+    given (checked by :func:`check_vision_select`)."""
+    if check_vision_select(select) == 'auto':
+        return 'default' if has_cls_token(enc) else 'full'
+    return select
 
 
 def tower_features(enc: nn.Module, pixel_values: torch.Tensor, layer: int = -2,

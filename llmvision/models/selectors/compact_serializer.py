@@ -63,6 +63,11 @@ def query_position_words(query: str) -> List[str]:
     return [POSITION_SYNONYMS[w] for w in str(query).lower().split() if w in POSITION_SYNONYMS]
 
 
+#: (box xyxy -> value on the axis, (word of the smallest, word of the largest)) for centre x, centre y, area
+_POSITION_AXES = ((lambda b: b[0] + b[2], ('left', 'right')), (lambda b: b[1] + b[3], ('top', 'bottom')),
+                  (lambda b: (b[2] - b[0]) * (b[3] - b[1]), ('small', 'large')))
+
+
 def candidate_position_words(boxes: Sequence[Sequence[float]], labels: Sequence[str]) -> List[List[str]]:
     """Per box, its position words among the boxes of the same label (pixel xyxy ``boxes``).
 
@@ -78,8 +83,7 @@ def candidate_position_words(boxes: Sequence[Sequence[float]], labels: Sequence[
     for idx in groups.values():
         if len(idx) < 2:
             continue
-        keys = (lambda b: b[0] + b[2], lambda b: b[1] + b[3], lambda b: (b[2] - b[0]) * (b[3] - b[1]))
-        for key, (low, high) in zip(keys, (('left', 'right'), ('top', 'bottom'), ('small', 'large'))):
+        for key, (low, high) in _POSITION_AXES:
             values = [key(boxes[i]) for i in idx]
             lo = idx[values.index(min(values))]
             hi = idx[values.index(max(values))]
