@@ -35,7 +35,7 @@ from llmvision.utils.hf_builder import causal_lm_from_config
 # ---------------------------------------------------------------- settings
 data_root = 'data/synthetic_ref_vlm/'
 image_size = 96
-decoder = dict(embed_dims=64, num_layers=3, num_heads=4, ffn_dim=128, num_queries=16)
+decoder = dict(embed_dims=64, num_layers=3, num_heads=4, ffn_dim=128, num_queries=16, anchor='pointer')
 
 # ---------------------------------------------------------------- model
 model = dict(

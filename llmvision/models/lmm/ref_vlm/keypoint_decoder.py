@@ -3,7 +3,9 @@
 Content of the ``1 + K`` queries of a ``<REF>``: its projected state plus a learned part embedding (box,
 keypoint 0..K-1); positions: the learned slot embedding of the ``<REF>``. One DETR decoder runs over all
 ``Q * (1 + K)`` queries of a sample. Heads: box MLP on the box query (cxcywh), keypoint MLP (x, y, sigmoid,
-normalized to the model input) and a visibility logit on each keypoint query.
+normalized to the model input) and a visibility logit on each keypoint query. With ``anchor='pointer'`` the box
+query's pointer picks a memory cell and the box centre and every keypoint are offsets from it
+(:mod:`.pointer_anchor`).
 Losses: box L1 x5 + GIoU x2, keypoint L1 x2 + OKS x2 + visibility x1 (per layer, matched inside each
 phrase's group by the box cost).
 """
@@ -18,6 +20,7 @@ from llmvision.registry import MODELS
 from .box_decoder import RefQueryDecoderBase
 from .box_loss import gather_matched
 from .keypoint_loss import keypoint_loss_terms
+from .pointer_anchor import anchored
 from .ref_queries import RefQueries
 
 
@@ -41,6 +44,9 @@ class RefKeypointDecoder(RefQueryDecoderBase):
         self.part_embed = nn.Embedding(1 + self.num_keypoints, d)
         self.kpt_head = MLP(d, d, 2, 3)
         self.vis_head = nn.Linear(d, 1)
+        if self.pointer is not None:  # keypoints start on their anchors
+            nn.init.zeros_(self.kpt_head.layers[-1].weight)
+            nn.init.zeros_(self.kpt_head.layers[-1].bias)
         s = torch.full((self.num_keypoints,), float(sigmas)) if isinstance(sigmas, (int, float)) \
             else torch.as_tensor(list(sigmas), dtype=torch.float32)
         if s.numel() != self.num_keypoints:
@@ -54,14 +60,22 @@ class RefKeypointDecoder(RefQueryDecoderBase):
         b, q, _ = queries.states.shape
         self._check(q)
         k1 = 1 + self.num_keypoints
-        memory, memory_pos = self.visual_memory(maps, queries.sample_index)
+        memory, memory_pos, centres = self.visual_memory(maps, queries.sample_index)
         content = self.ref_proj(queries.states.to(memory.dtype))[:, :, None] + self.part_embed.weight
         pos = self.query_pos.weight[:q][None, :, None].expand(b, q, k1, -1)
         pad = queries.padding_mask[:, :, None].expand(b, q, k1)
         hidden = self.decoder(content.flatten(1, 2), pos.flatten(1, 2), memory, memory_pos, pad.flatten(1, 2))
         hidden = hidden.unflatten(2, (q, k1))  # [layers, B, Q, 1 + K, D]
-        return {'boxes': self.box_head(hidden[:, :, :, 0]).sigmoid(),
-                'keypoints': self.kpt_head(hidden[:, :, :, 1:]).sigmoid(),
+        # the box query's pointer anchors the box and the keypoints (offsets from the same cell)
+        anchors, cells, logits = self.anchors(content[:, :, 0] + pos[:, :, 0], memory, memory_pos, centres, queries)
+        out = {}
+        if anchors is None:
+            boxes, kpts = self.boxes(hidden[:, :, :, 0], None), self.kpt_head(hidden[:, :, :, 1:]).sigmoid()
+        else:
+            boxes = self.boxes(hidden[:, :, :, 0], anchors, cells)
+            kpts = anchored(self.kpt_head(hidden[:, :, :, 1:] + cells[:, :, None]), anchors[:, :, None])
+            out.update(pointer_logits=logits, cell_centres=centres)
+        return {**out, 'boxes': boxes, 'keypoints': kpts,
                 'visibility': self.vis_head(hidden[:, :, :, 1:]).squeeze(-1)}
 
     def loss(self, outputs: Dict[str, torch.Tensor], queries: RefQueries) -> Dict[str, torch.Tensor]:
