@@ -36,8 +36,10 @@ def model(synthetic_data):
     torch.manual_seed(0)
     cfg = tiny_llava_cfg(800, tokenizer=str(synthetic_data.llm_tokenizer), vision=dict(image_size=SIZE),
                          stop_strings=['<|im_end|>'], max_new_tokens=8)
+    # the box decoder as REF-VLM (plain head), the keypoint one with the tiny recipe's pointer anchor
     cfg.update(type=REFVLMModel, decoders=dict(box=dict(type=RefBoxDecoder, **DEC),
-                                               keypoint=dict(type=RefKeypointDecoder, num_keypoints=5, **DEC)),
+                                               keypoint=dict(type=RefKeypointDecoder, num_keypoints=5, anchor='pointer',
+                                                             **DEC)),
                visual_features=dict(use_convnext=False, use_vit=True))
     return build_object(cfg)
 
@@ -82,7 +84,7 @@ def test_loss_routes_units_and_masks_others(model, ref_set):
     model.zero_grad()
     sum(v for k, v in losses.items() if k.startswith('loss')).backward()
     assert model.ref_decoders['box'].ref_proj.layers[0].weight.grad.abs().sum() > 0
-    assert model.ref_decoders['keypoint'].kpt_head.layers[0].weight.grad.abs().sum() > 0
+    assert model.ref_decoders['keypoint'].kpt_head.layers[-1].weight.grad.abs().sum() > 0  # pointer: zero-init last
     assert model.embed_tokens.weight.grad[model.token_ids['<REF>']].abs().sum() > 0
     # only box samples: the keypoint decoder sees nothing (zero loss, zero but present gradients)
     data = model.data_preprocessor(pseudo_collate([ds[i] for i in _pick(ds, 'det', 2)]), True)
@@ -131,8 +133,11 @@ def test_recipe_configs():
     assert cfg.model.loss_weights == dict(llm=1.0, box=0.5) and cfg.model.visual_features.out_indices == (0, 1, 2)
     with pytest.raises(FileNotFoundError, match='never downloads'):
         MODELS.build(cfg.model)
+    assert box.get('anchor', 'none') == 'none'  # REF-VLM's plain box head
     tiny = Config.fromfile('configs/ref_vlm/ref_vlm_tiny_synthetic.py')
     assert tiny.model.loss_weights == dict(llm=1.0, box=0.5, keypoint=1.0)
+    assert tiny.model.decoders.box.anchor == tiny.model.decoders.keypoint.anchor == 'pointer'
+    assert tiny.train_cfg.max_iters == 2000
 
 
 def test_ref_vlm_chat_returns_pixel_triplets(model, ref_set, synthetic_data, monkeypatch):

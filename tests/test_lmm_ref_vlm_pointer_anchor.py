@@ -6,7 +6,13 @@ import torch
 
 from llmvision.models.lmm.ref_vlm.box_decoder import RefBoxDecoder
 from llmvision.models.lmm.ref_vlm.keypoint_decoder import RefKeypointDecoder
-from llmvision.models.lmm.ref_vlm.pointer_anchor import PointerAnchor, cell_centres, cells_in_boxes, pointer_loss
+from llmvision.models.lmm.ref_vlm.pointer_anchor import (
+    PointerAnchor,
+    cell_centres,
+    cells_at,
+    cells_in_boxes,
+    pointer_loss,
+)
 from llmvision.models.lmm.ref_vlm.ref_queries import pad_ref_queries
 
 
@@ -27,13 +33,29 @@ def test_pointer_picks_the_best_cell_or_the_best_cell_inside_the_target():
     memory = torch.eye(4)[None]  # 4 cells of a 2x2 map, cell i = one-hot i
     centres = cell_centres([(2, 2)])
     query = torch.eye(4)[[3, 1]][None] + 0.1  # [1, 2, 4]: queries looking for cells 3 and 1
-    anchors, feats, logits = ptr(query, memory, torch.zeros_like(memory), centres)
+    anchors, feats, logits = ptr(query, memory, torch.zeros_like(memory), [(2, 2)])
     assert anchors.shape == (1, 2, 2) and torch.equal(anchors[0], centres[[3, 1]])
     assert logits.shape == (1, 2, 4) and torch.allclose(feats[0], ptr.cell_proj(memory[0, [3, 1]]))
     # in training the pick stays inside the target box (here: the left column, cells 0 and 2)
     left = torch.tensor([[[0.25, 0.5, 0.5, 1.0]] * 2])
-    anchors, _, _ = ptr(query, memory, torch.zeros_like(memory), centres, targets=left)
+    anchors, _, _ = ptr(query, memory, torch.zeros_like(memory), [(2, 2)], targets=left)
     assert anchors[0, :, 0].tolist() == [0.25, 0.25]
+    with pytest.raises(ValueError, match='num_levels'):
+        ptr(query, memory, torch.zeros_like(memory), [(1, 2), (1, 2)])
+
+
+def test_cells_at_finds_the_cell_of_a_point_on_every_level():
+    shapes = [(4, 4), (2, 2), (1, 1)]
+    idx = cells_at(torch.tensor([[0.9, 0.1], [0.3, 0.6]]), shapes)
+    assert idx.tolist() == [[3, 16 + 1, 20], [2 * 4 + 1, 16 + 2, 20]]
+    centres = cell_centres(shapes)
+    # a multi-level pick: the anchor's cells on the other levels contain it
+    ptr = PointerAnchor(3, num_levels=3)
+    mem = torch.randn(1, 21, 3)
+    anchors, feats, _ = ptr(torch.randn(1, 2, 3), mem, torch.zeros_like(mem), shapes)
+    cells = cells_at(anchors[0], shapes)
+    expect = ptr.cell_proj(mem[0, cells].flatten(1))
+    assert torch.allclose(feats[0], expect, atol=1e-6) and (centres[cells[:, 2]] == 0.5).all()
 
 
 def test_cells_in_boxes_and_pointer_loss():

@@ -3,8 +3,11 @@
 Model: a tiny CLIP tower built from its config (96x96 input, 16x16 patches -> 36 visual tokens, 2 layers of
 width 64, trained), ``mlp2x_gelu`` projector, a random 4-layer Qwen2 of width 128 with the set's byte-level BPE
 tokenizer (+ the 7 REF-VLM tags). Decoder features: a tiny timm ConvNeXt (stages 0-2, trained) plus the ViT
-tokens. Box decoder and keypoint decoder (5 keypoints): 3 DETR layers of width 64. Loss llm x1 + box x0.5 +
-keypoint x1. AdamW lr 2e-3, batch 16, 500 iterations (30 warm-up, then cosine). Chatml prompts without a system turn.
+tokens. Box decoder and keypoint decoder (5 keypoints): 3 DETR layers of width 64 with ``anchor='pointer'`` (not in
+REF-VLM: each ``<REF>`` query picks a memory cell with a pointer attention and the box / keypoints are regressed
+from it; REF-VLM's plain head collapses to the mean box at this size, benchmarks/RESULTS.md). Loss llm x1 + box
+x0.5 (+ the pointer's loss inside it) + keypoint x1. AdamW lr 2e-3, batch 16, 2000 iterations (30 warm-up, then
+cosine; about 14 minutes on one CPU thread). Chatml prompts without a system turn.
 
 Data: ``python tools/make_synthetic_dataset.py --out data/synthetic_ref_vlm --num-train 400 --num-val 60
 --ref-vlm`` (REC, detection, grounded description and keypoint conversations; ``ref_vlm/{train,val}.json``).
@@ -78,8 +81,8 @@ val_evaluator = [dict(type=RefExpMetric, topk=(1,), iou_thr=0.5, iou_mode='>'), 
 test_evaluator = val_evaluator
 
 # ---------------------------------------------------------------- schedule (the tiny LMMs' CPU schedule: AdamW lr 2e-3,
-# clip 1, 30 warm-up iterations, then cosine; here over 500 iterations, batch 16)
-max_iters = 500
+# clip 1, 30 warm-up iterations, then cosine; here over 2000 iterations, batch 16)
+max_iters = 2000
 train_cfg.update(max_iters=max_iters, val_interval=max_iters)  # noqa: F405
 param_scheduler[1].update(end=max_iters, T_max=max_iters - warmup_iters)  # noqa: F405
 default_hooks.update(tiny_hooks)  # noqa: F405

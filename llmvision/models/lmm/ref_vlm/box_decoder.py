@@ -53,7 +53,7 @@ class RefQueryDecoderBase(nn.Module):
         self.decoder = DetrDecoder(num_layers, embed_dims, num_heads, ffn_dim, dropout)
         self.box_head = MLP(embed_dims, embed_dims, 4, 3)
         self.matcher = group_matcher(l1_weight, giou_weight)
-        self.pointer = PointerAnchor(embed_dims) if anchor == 'pointer' else None
+        self.pointer = PointerAnchor(embed_dims, len(in_channels)) if anchor == 'pointer' else None
         if self.pointer is not None:  # offsets start at 0: the first boxes sit on their anchors
             nn.init.zeros_(self.box_head.layers[-1].weight[:2])
             nn.init.zeros_(self.box_head.layers[-1].bias[:2])
@@ -64,12 +64,12 @@ class RefQueryDecoderBase(nn.Module):
                              f'{self.num_queries}; raise num_queries in the config')
 
     def visual_memory(self, maps: List[torch.Tensor], sample_index: torch.Tensor):
-        """Memory ``[B_u, L, D]``, its positions ``[B_u, L, D]`` and normalized cell centres ``[L, 2]``
+        """Memory ``[B_u, L, D]``, its positions ``[B_u, L, D]`` and the level shapes ``[(H_l, W_l)]``
         of the samples in ``sample_index``."""
         memory, pos = self.memory([m[sample_index] for m in maps])
-        return memory, pos, cell_centres([m.shape[-2:] for m in maps], memory.device)
+        return memory, pos, [tuple(m.shape[-2:]) for m in maps]
 
-    def anchors(self, query: torch.Tensor, memory: torch.Tensor, memory_pos: torch.Tensor, centres: torch.Tensor,
+    def anchors(self, query: torch.Tensor, memory: torch.Tensor, memory_pos: torch.Tensor, shapes: List[tuple],
                 queries: RefQueries) -> Tuple[Optional[torch.Tensor], Optional[torch.Tensor], Optional[torch.Tensor]]:
         """Pointer of the decoder's input queries (content + slot position) ``query [B_u, Q, D]``:
         ``(anchors [B_u, Q, 2], cell_features [B_u, Q, D], logits [B_u, Q, L])``, all ``None`` with
@@ -81,7 +81,7 @@ class RefQueryDecoderBase(nn.Module):
         if self.pointer is None:
             return None, None, None
         targets = queries.boxes if self.training else None
-        return self.pointer(query, memory, memory_pos, centres, targets)
+        return self.pointer(query, memory, memory_pos, shapes, targets)
 
     def boxes(self, hidden: torch.Tensor, anchors: Optional[torch.Tensor],
               cell_features: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -126,14 +126,14 @@ class RefBoxDecoder(RefQueryDecoderBase):
         also ``pointer_logits [B_u, Q, L]`` and ``cell_centres [L, 2]``."""
         q = queries.states.shape[1]
         self._check(q)
-        memory, memory_pos, centres = self.visual_memory(maps, queries.sample_index)
+        memory, memory_pos, shapes = self.visual_memory(maps, queries.sample_index)
         content = self.ref_proj(queries.states.to(memory.dtype))
         pos = self.query_pos.weight[:q][None].expand(content.shape[0], -1, -1)
         hidden = self.decoder(content, pos, memory, memory_pos, queries.padding_mask)
-        anchors, cells, logits = self.anchors(content + pos, memory, memory_pos, centres, queries)
+        anchors, cells, logits = self.anchors(content + pos, memory, memory_pos, shapes, queries)
         out = {'boxes': self.boxes(hidden, anchors, cells)}
         if logits is not None:
-            out.update(pointer_logits=logits, cell_centres=centres)
+            out.update(pointer_logits=logits, cell_centres=cell_centres(shapes, memory.device))
         return out
 
     def loss(self, outputs: Dict[str, torch.Tensor], queries: RefQueries) -> Dict[str, torch.Tensor]:

@@ -20,7 +20,7 @@ from llmvision.registry import MODELS
 from .box_decoder import RefQueryDecoderBase
 from .box_loss import gather_matched
 from .keypoint_loss import keypoint_loss_terms
-from .pointer_anchor import anchored
+from .pointer_anchor import anchored, cell_centres
 from .ref_queries import RefQueries
 
 
@@ -60,21 +60,21 @@ class RefKeypointDecoder(RefQueryDecoderBase):
         b, q, _ = queries.states.shape
         self._check(q)
         k1 = 1 + self.num_keypoints
-        memory, memory_pos, centres = self.visual_memory(maps, queries.sample_index)
+        memory, memory_pos, shapes = self.visual_memory(maps, queries.sample_index)
         content = self.ref_proj(queries.states.to(memory.dtype))[:, :, None] + self.part_embed.weight
         pos = self.query_pos.weight[:q][None, :, None].expand(b, q, k1, -1)
         pad = queries.padding_mask[:, :, None].expand(b, q, k1)
         hidden = self.decoder(content.flatten(1, 2), pos.flatten(1, 2), memory, memory_pos, pad.flatten(1, 2))
         hidden = hidden.unflatten(2, (q, k1))  # [layers, B, Q, 1 + K, D]
         # the box query's pointer anchors the box and the keypoints (offsets from the same cell)
-        anchors, cells, logits = self.anchors(content[:, :, 0] + pos[:, :, 0], memory, memory_pos, centres, queries)
+        anchors, cells, logits = self.anchors(content[:, :, 0] + pos[:, :, 0], memory, memory_pos, shapes, queries)
         out = {}
         if anchors is None:
             boxes, kpts = self.boxes(hidden[:, :, :, 0], None), self.kpt_head(hidden[:, :, :, 1:]).sigmoid()
         else:
             boxes = self.boxes(hidden[:, :, :, 0], anchors, cells)
             kpts = anchored(self.kpt_head(hidden[:, :, :, 1:] + cells[:, :, None]), anchors[:, :, None])
-            out.update(pointer_logits=logits, cell_centres=centres)
+            out.update(pointer_logits=logits, cell_centres=cell_centres(shapes, memory.device))
         return {**out, 'boxes': boxes, 'keypoints': kpts,
                 'visibility': self.vis_head(hidden[:, :, :, 1:]).squeeze(-1)}
 

@@ -10,9 +10,12 @@ cell with a one-head pointer attention, as a CenterNet heat map conditioned on t
   box);
 - the anchor is the centre of the picked cell: the best-scored cell overall at inference, the best-scored
   cell inside the target box in training (so the regression below always learns from a cell on its object);
-- the picked cell's feature (memory + position, projected) is added to every decoder layer's output before
-  the box head, whose ``(x, y)`` are offsets in logit space from the anchor (as DETR variants refine a
-  reference point): ``centre = sigmoid(inverse_sigmoid(anchor) + offset)``; ``(w, h)`` as before.
+- the features (memory + position) of the cells that contain the anchor on every level, concatenated and
+  projected, are added to every decoder layer's output before the box head, whose ``(x, y)`` are offsets in
+  logit space from the anchor (as DETR variants refine a reference point):
+  ``centre = sigmoid(inverse_sigmoid(anchor) + offset)``; ``(w, h)`` as before. A pick on a fine level thus
+  also sees the coarse cells that hold the whole object (after 1500 steps of the tiny recipe, IoU > 0.5 on 58%
+  of the correct picks with the picked cell's feature alone, 66% with every level's: RESULTS.md).
 """
 import math
 from typing import List, Optional, Tuple
@@ -56,30 +59,48 @@ def cells_in_boxes(boxes: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
     return inside.scatter(-1, nearest, True)
 
 
+def cells_at(points: torch.Tensor, shapes: List[tuple]) -> torch.Tensor:
+    """Flat memory index ``[..., num_levels]`` of the cell containing each normalized point ``[..., 2]`` on
+    every level of ``shapes`` ``[(H_l, W_l)]`` (the order of :func:`cell_centres`)."""
+    out, start = [], 0
+    for h, w in shapes:
+        ix = (points[..., 0] * w).long().clamp(0, w - 1)
+        iy = (points[..., 1] * h).long().clamp(0, h - 1)
+        out.append(start + iy * w + ix)
+        start += h * w
+    return torch.stack(out, -1)
+
+
 class PointerAnchor(nn.Module):
     """One-head pointer attention of ``query [B, N, D]`` over ``memory + pos [B, L, D]``.
 
     ``forward`` -> ``(anchors [B, N, 2], cell_features [B, N, D], logits [B, N, L])``: logits = q . k /
     sqrt(D) (float32); the picked cell (module docstring; ``targets [B, N, 4]`` restricts the pick to the
-    cells inside them) gives the anchor = its centre and its projected feature."""
+    cells inside them) gives the anchor = its centre; ``cell_features`` = the projected concatenation of the
+    features of the cells containing the anchor on each of the ``num_levels`` levels (``shapes``)."""
 
-    def __init__(self, embed_dims: int):
+    def __init__(self, embed_dims: int, num_levels: int = 1):
         super().__init__()
         self.q = nn.Linear(embed_dims, embed_dims)
         self.k = nn.Linear(embed_dims, embed_dims)
-        self.cell_proj = nn.Linear(embed_dims, embed_dims)
+        self.cell_proj = nn.Linear(embed_dims * num_levels, embed_dims)
+        self.num_levels = num_levels
         self.scale = 1.0 / math.sqrt(embed_dims)
 
-    def forward(self, query: torch.Tensor, memory: torch.Tensor, memory_pos: torch.Tensor, centres: torch.Tensor,
+    def forward(self, query: torch.Tensor, memory: torch.Tensor, memory_pos: torch.Tensor, shapes: List[tuple],
                 targets: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if len(shapes) != self.num_levels:
+            raise ValueError(f'PointerAnchor: {len(shapes)} memory levels for num_levels={self.num_levels}')
+        centres = cell_centres(shapes, memory.device)
         keyed = memory + memory_pos  # [B, L, D]
         logits = (torch.einsum('bnd,bld->bnl', self.q(query), self.k(keyed)) * self.scale).float()
         score = logits.detach()
         if targets is not None:
             score = score.masked_fill(~cells_in_boxes(targets, centres), float('-inf'))
-        cell = score.argmax(-1)  # [B, N]
-        feats = torch.gather(keyed, 1, cell[..., None].expand(-1, -1, keyed.shape[-1]))
-        return centres[cell].to(query.dtype), self.cell_proj(feats), logits
+        anchors = centres[score.argmax(-1)]  # [B, N, 2]
+        idx = cells_at(anchors, shapes).flatten(1)  # [B, N * num_levels]
+        feats = torch.gather(keyed, 1, idx[..., None].expand(-1, -1, keyed.shape[-1]))
+        return anchors.to(query.dtype), self.cell_proj(feats.reshape(*anchors.shape[:2], -1)), logits
 
 
 def pointer_loss(logits: torch.Tensor, boxes: torch.Tensor, valid: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
