@@ -28,50 +28,58 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import torch  # noqa: E402
 
 from llmvision.models.lmm.ref_vlm.box_decoder import RefBoxDecoder  # noqa: E402
+from llmvision.models.lmm.ref_vlm.pointer_anchor import cell_centres  # noqa: E402
 from llmvision.models.lmm.ref_vlm.ref_queries import pad_ref_queries  # noqa: E402
 
 G, C, K, LLM_DIM = 6, 64, 4, 128
+DECODER = dict(embed_dims=64, num_layers=3, num_heads=4, ffn_dim=128, num_queries=16)  # as the tiny config
 
 
-def make_task(seed: int = 0):
-    g = torch.Generator().manual_seed(seed)
-    protos, names = torch.randn(K, C, generator=g) * 2, torch.randn(K, LLM_DIM, generator=g)
-    ys, xs = torch.meshgrid(torch.arange(G), torch.arange(G), indexing='ij')
-    centres = torch.stack([(xs.flatten() + .5) / G, (ys.flatten() + .5) / G], -1)
+def make_task(g: int = G, c: int = C, k: int = K, llm_dim: int = LLM_DIM, seed: int = 0):
+    """``batch(b)`` -> ``(names [b, llm_dim], maps [[b, c, g, g]], target centres [b, 2])`` and the cell
+    centres ``[g * g, 2]``."""
+    gen = torch.Generator().manual_seed(seed)
+    protos, names = torch.randn(k, c, generator=gen) * 2, torch.randn(k, llm_dim, generator=gen)
+    centres = cell_centres([(g, g)])
 
     def batch(b: int):
-        k = torch.randint(0, K, (b,), generator=g)
-        cells = torch.stack([torch.randperm(G * G, generator=g)[:K] for _ in range(b)])
-        mem = torch.randn(b, G * G, C, generator=g) * 0.5
+        which = torch.randint(0, k, (b,), generator=gen)
+        cells = torch.stack([torch.randperm(g * g, generator=gen)[:k] for _ in range(b)])
+        mem = torch.randn(b, g * g, c, generator=gen) * 0.5
         mem[torch.arange(b)[:, None], cells] += protos
-        target = centres[cells[torch.arange(b), k]]
-        return names[k], mem, target
+        target = centres[cells[torch.arange(b), which]]
+        return names[which], [mem.transpose(1, 2).reshape(b, c, g, g)], target
     return batch, centres
 
 
-def train_decoder(steps: int, batch_size: int, anchor: str, lr: float = 2e-3) -> float:
-    batch, _ = make_task()
+def train_decoder(steps: int, batch_size: int, anchor: str, lr: float = 2e-3, g: int = G, c: int = C, k: int = K,
+                  llm_dim: int = LLM_DIM, decoder: dict = DECODER, eval_batches: int = 8) -> float:
+    """Train a ``RefBoxDecoder(anchor=anchor, **decoder)`` on the task; mean centre error on ``eval_batches``
+    fresh batches afterwards, in eval mode (the pointer's training pick sees the target)."""
+    batch, _ = make_task(g, c, k, llm_dim)
     torch.manual_seed(0)
-    dec = RefBoxDecoder(llm_dim=LLM_DIM, in_channels=[C], embed_dims=64, num_layers=3, num_heads=4, ffn_dim=128,
-                        num_queries=16, anchor=anchor)
+    dec = RefBoxDecoder(llm_dim=llm_dim, in_channels=[c], anchor=anchor, **decoder)
     opt = torch.optim.AdamW(dec.parameters(), lr=lr)
+
+    def queries(names, target):
+        boxes = torch.cat([target, torch.full_like(target, 1 / g)], -1)
+        return pad_ref_queries(list(names[:, None]), [[0]] * len(names), list(range(len(names))),
+                               boxes=list(boxes[:, None]))
+
     for _ in range(steps):
-        names, mem, target = batch(batch_size)
-        boxes = torch.cat([target, torch.full_like(target, 1 / G)], -1)
-        q = pad_ref_queries(list(names[:, None]), [[0]] * batch_size, list(range(batch_size)),
-                            boxes=list(boxes[:, None]))
-        loss = dec.loss(dec(q, [mem.transpose(1, 2).reshape(batch_size, C, G, G)]), q)['box']
+        names, maps, target = batch(batch_size)
+        q = queries(names, target)
+        loss = dec.loss(dec(q, maps), q)['box']
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(dec.parameters(), 1.0)
         opt.step()
-    dec.eval()  # measured on 8 fresh batches (the pointer's training pick sees the target)
+    dec.eval()
     errs = []
     with torch.no_grad():
-        for _ in range(8):
-            names, mem, target = batch(batch_size)
-            q = pad_ref_queries(list(names[:, None]), [[0]] * batch_size, list(range(batch_size)))
-            out = dec(q, [mem.transpose(1, 2).reshape(batch_size, C, G, G)])
+        for _ in range(eval_batches):
+            names, maps, target = batch(batch_size)
+            out = dec(queries(names, target), maps)
             errs.append((out['boxes'][-1][:, 0, :2] - target).abs().mean().item())
     return sum(errs) / len(errs)
 
@@ -83,7 +91,8 @@ def train_pointer(steps: int, batch_size: int) -> float:
     opt = torch.optim.AdamW(list(wq.parameters()) + list(wk.parameters()), lr=2e-3)
     errs = []
     for step in range(steps):
-        names, mem, target = batch(batch_size)
+        names, maps, target = batch(batch_size)
+        mem = maps[0].flatten(2).transpose(1, 2)  # [b, G * G, C]
         attn = (wq(names)[:, None] * wk(mem)).sum(-1).softmax(-1)
         pred = (attn[..., None] * centres).sum(1)
         loss = (pred - target).abs().mean()

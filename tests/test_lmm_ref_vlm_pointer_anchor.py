@@ -1,6 +1,9 @@
 """REF-VLM decoders with anchor='pointer': cell centres, the picked cell (best / best inside the target), the
 pointer loss, zero-offset start, and that a pointer-anchored box decoder learns toy grounding (the query names
 an object hidden in a memory grid) where the plain decoder, at the same lr and steps, stays at the grid centre."""
+import importlib.util
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -14,6 +17,8 @@ from llmvision.models.lmm.ref_vlm.pointer_anchor import (
     pointer_loss,
 )
 from llmvision.models.lmm.ref_vlm.ref_queries import pad_ref_queries
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_cell_centres_follow_the_memory_order():
@@ -33,12 +38,14 @@ def test_pointer_picks_the_best_cell_or_the_best_cell_inside_the_target():
     memory = torch.eye(4)[None]  # 4 cells of a 2x2 map, cell i = one-hot i
     centres = cell_centres([(2, 2)])
     query = torch.eye(4)[[3, 1]][None] + 0.1  # [1, 2, 4]: queries looking for cells 3 and 1
-    anchors, feats, logits = ptr(query, memory, torch.zeros_like(memory), [(2, 2)])
+    out = ptr(query, memory, torch.zeros_like(memory), [(2, 2)])
+    anchors, feats, logits = out['anchors'], out['cell_features'], out['pointer_logits']
+    assert torch.equal(out['cell_centres'], centres)
     assert anchors.shape == (1, 2, 2) and torch.equal(anchors[0], centres[[3, 1]])
     assert logits.shape == (1, 2, 4) and torch.allclose(feats[0], ptr.cell_proj(memory[0, [3, 1]]))
     # in training the pick stays inside the target box (here: the left column, cells 0 and 2)
     left = torch.tensor([[[0.25, 0.5, 0.5, 1.0]] * 2])
-    anchors, _, _ = ptr(query, memory, torch.zeros_like(memory), [(2, 2)], targets=left)
+    anchors = ptr(query, memory, torch.zeros_like(memory), [(2, 2)], targets=left)['anchors']
     assert anchors[0, :, 0].tolist() == [0.25, 0.25]
     with pytest.raises(ValueError, match='num_levels'):
         ptr(query, memory, torch.zeros_like(memory), [(1, 2), (1, 2)])
@@ -52,7 +59,8 @@ def test_cells_at_finds_the_cell_of_a_point_on_every_level():
     # a multi-level pick: the anchor's cells on the other levels contain it
     ptr = PointerAnchor(3, num_levels=3)
     mem = torch.randn(1, 21, 3)
-    anchors, feats, _ = ptr(torch.randn(1, 2, 3), mem, torch.zeros_like(mem), shapes)
+    out = ptr(torch.randn(1, 2, 3), mem, torch.zeros_like(mem), shapes)
+    anchors, feats = out['anchors'], out['cell_features']
     cells = cells_at(anchors[0], shapes)
     expect = ptr.cell_proj(mem[0, cells].flatten(1))
     assert torch.allclose(feats[0], expect, atol=1e-6) and (centres[cells[:, 2]] == 0.5).all()
@@ -103,39 +111,16 @@ def test_pointer_decoders_start_on_their_cells_and_reject_unknown_anchors():
         RefBoxDecoder(anchor='corner', **kw)
 
 
-def _toy_grounding_error(anchor: str, steps: int = 120, g: int = 4, c: int = 16, k: int = 3, b: int = 32) -> float:
-    """Mean centre error on 4 fresh batches after training (eval mode: the pointer picks without the target):
-    memory = a g x g noise grid with k prototypes at random cells, the query names one prototype, the target
-    is its cell."""
-    gen = torch.Generator().manual_seed(0)
-    protos, names = torch.randn(k, c, generator=gen) * 2, torch.randn(k, 24, generator=gen)
-    centres = cell_centres([(g, g)])
-
-    def batch():
-        which = torch.randint(0, k, (b,), generator=gen)
-        cells = torch.stack([torch.randperm(g * g, generator=gen)[:k] for _ in range(b)])
-        mem = torch.randn(b, g * g, c, generator=gen) * 0.5
-        mem[torch.arange(b)[:, None], cells] += protos
-        target = centres[cells[torch.arange(b), which]]
-        boxes = torch.cat([target, torch.full_like(target, 1 / g)], -1)
-        q = pad_ref_queries(list(names[which][:, None]), [[0]] * b, list(range(b)), boxes=list(boxes[:, None]))
-        return q, [mem.transpose(1, 2).reshape(b, c, g, g)], target
-
-    torch.manual_seed(0)
-    dec = RefBoxDecoder(llm_dim=24, in_channels=[c], embed_dims=32, num_layers=2, num_heads=4, ffn_dim=64,
-                        num_queries=4, anchor=anchor)
-    opt = torch.optim.AdamW(dec.parameters(), lr=2e-3)
-    for _ in range(steps):
-        q, maps, _ = batch()
-        loss = dec.loss(dec(q, maps), q)['box']
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    dec.eval()
-    with torch.no_grad():
-        errs = [(dec(q, maps)['boxes'][-1][:, 0, :2] - target).abs().mean().item()
-                for q, maps, target in (batch() for _ in range(4))]
-    return sum(errs) / len(errs)
+def _toy_grounding_error(anchor: str) -> float:
+    """``benchmarks/ref_decoder_grounding.py``'s toy task, smaller: mean centre error on 4 fresh batches after 120
+    steps (eval mode: the pointer picks without the target); memory = a 4 x 4 noise grid with 3 prototypes at
+    random cells, the query names one prototype, the target is its cell."""
+    spec = importlib.util.spec_from_file_location('ref_decoder_grounding',
+                                                  ROOT / 'benchmarks' / 'ref_decoder_grounding.py')
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench.train_decoder(120, 32, anchor, g=4, c=16, k=3, llm_dim=24, eval_batches=4,
+                               decoder=dict(embed_dims=32, num_layers=2, num_heads=4, ffn_dim=64, num_queries=4))
 
 
 def test_pointer_anchored_decoder_learns_toy_grounding():

@@ -8,7 +8,7 @@ Hungarian matching inside each phrase's group of ``<REF>`` s. ``anchor='pointer'
 CPU recipe) picks a memory cell per query with a pointer attention, regresses the box from that cell and adds
 the pointer's loss ``box_pointer`` x ``pointer_weight`` (:mod:`.pointer_anchor`).
 """
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 from torch import nn
@@ -20,7 +20,7 @@ from .box_loss import assign_targets, box_loss_terms, gather_matched
 from .detr_decoder import DetrDecoder
 from .matching import group_matcher
 from .memory import FlattenedMemory
-from .pointer_anchor import PointerAnchor, anchored, cell_centres, check_anchor, pointer_loss
+from .pointer_anchor import PointerAnchor, anchored, check_anchor, pointer_loss
 from .ref_queries import RefQueries
 
 
@@ -44,7 +44,7 @@ class RefQueryDecoderBase(nn.Module):
                  l1_weight: float = 5.0, giou_weight: float = 2.0, aux_loss: bool = True, anchor: str = 'none',
                  pointer_weight: float = 1.0):
         super().__init__()
-        self.anchor, self.pointer_weight = check_anchor(anchor), pointer_weight
+        self.pointer_weight = pointer_weight
         self.num_queries, self.aux_loss = num_queries, aux_loss
         self.l1_weight, self.giou_weight = l1_weight, giou_weight
         self.memory = FlattenedMemory(in_channels, embed_dims)
@@ -53,7 +53,7 @@ class RefQueryDecoderBase(nn.Module):
         self.decoder = DetrDecoder(num_layers, embed_dims, num_heads, ffn_dim, dropout)
         self.box_head = MLP(embed_dims, embed_dims, 4, 3)
         self.matcher = group_matcher(l1_weight, giou_weight)
-        self.pointer = PointerAnchor(embed_dims, len(in_channels)) if anchor == 'pointer' else None
+        self.pointer = PointerAnchor(embed_dims, len(in_channels)) if check_anchor(anchor) == 'pointer' else None
         if self.pointer is not None:  # offsets start at 0: the first boxes sit on their anchors
             nn.init.zeros_(self.box_head.layers[-1].weight[:2])
             nn.init.zeros_(self.box_head.layers[-1].bias[:2])
@@ -69,28 +69,28 @@ class RefQueryDecoderBase(nn.Module):
         memory, pos = self.memory([m[sample_index] for m in maps])
         return memory, pos, [tuple(m.shape[-2:]) for m in maps]
 
-    def anchors(self, query: torch.Tensor, memory: torch.Tensor, memory_pos: torch.Tensor, shapes: List[tuple],
-                queries: RefQueries) -> Tuple[Optional[torch.Tensor], Optional[torch.Tensor], Optional[torch.Tensor]]:
+    def pointer_outputs(self, query: torch.Tensor, memory: torch.Tensor, memory_pos: torch.Tensor,
+                        shapes: List[tuple], queries: RefQueries) -> Dict[str, torch.Tensor]:
         """Pointer of the decoder's input queries (content + slot position) ``query [B_u, Q, D]``:
-        ``(anchors [B_u, Q, 2], cell_features [B_u, Q, D], logits [B_u, Q, L])``, all ``None`` with
+        :class:`PointerAnchor`'s ``{'anchors', 'cell_features', 'pointer_logits', 'cell_centres'}``, empty with
         ``anchor='none'``. In training the pick is restricted to the target boxes of ``queries``.
 
         The pointer reads the queries before the decoder, not its outputs: on cached ``<REF>`` states of a
         tiny REF-VLM a pointer on the queries learned grounding in 600 steps and one on the decoder outputs
         did not (RESULTS.md)."""
         if self.pointer is None:
-            return None, None, None
+            return {}
         targets = queries.boxes if self.training else None
         return self.pointer(query, memory, memory_pos, shapes, targets)
 
-    def boxes(self, hidden: torch.Tensor, anchors: Optional[torch.Tensor],
-              cell_features: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def boxes(self, hidden: torch.Tensor, pointer: Dict[str, torch.Tensor]) -> torch.Tensor:
         """Box head: ``hidden [layers, B_u, Q, D]`` (+ the picked cells' features ``[B_u, Q, D]``) ->
-        normalized cxcywh ``[layers, B_u, Q, 4]``, centres offset from ``anchors [B_u, Q, 2]``."""
-        if anchors is None:
+        normalized cxcywh ``[layers, B_u, Q, 4]``, centres offset from the anchors ``[B_u, Q, 2]``
+        (``pointer`` = :meth:`pointer_outputs`)."""
+        if not pointer:
             return self.box_head(hidden).sigmoid()
-        raw = self.box_head(hidden + cell_features)
-        return torch.cat([anchored(raw[..., :2], anchors), raw[..., 2:].sigmoid()], -1)
+        raw = self.box_head(hidden + pointer['cell_features'])
+        return torch.cat([anchored(raw[..., :2], pointer['anchors']), raw[..., 2:].sigmoid()], -1)
 
     def matched_losses(self, outputs: Dict[str, torch.Tensor], queries: RefQueries,
                        extra: Optional[Callable] = None) -> Dict[str, torch.Tensor]:
@@ -123,18 +123,15 @@ class RefBoxDecoder(RefQueryDecoderBase):
 
     def forward(self, queries: RefQueries, maps: List[torch.Tensor]) -> Dict[str, torch.Tensor]:
         """Returns ``{'boxes': [num_layers, B_u, Q, 4]}`` normalized cxcywh (sigmoid), with ``anchor='pointer'``
-        also ``pointer_logits [B_u, Q, L]`` and ``cell_centres [L, 2]``."""
+        also :meth:`pointer_outputs` (``pointer_logits [B_u, Q, L]``, ``cell_centres [L, 2]``, ...)."""
         q = queries.states.shape[1]
         self._check(q)
         memory, memory_pos, shapes = self.visual_memory(maps, queries.sample_index)
         content = self.ref_proj(queries.states.to(memory.dtype))
         pos = self.query_pos.weight[:q][None].expand(content.shape[0], -1, -1)
         hidden = self.decoder(content, pos, memory, memory_pos, queries.padding_mask)
-        anchors, cells, logits = self.anchors(content + pos, memory, memory_pos, shapes, queries)
-        out = {'boxes': self.boxes(hidden, anchors, cells)}
-        if logits is not None:
-            out.update(pointer_logits=logits, cell_centres=cell_centres(shapes, memory.device))
-        return out
+        pointer = self.pointer_outputs(content + pos, memory, memory_pos, shapes, queries)
+        return {**pointer, 'boxes': self.boxes(hidden, pointer)}
 
     def loss(self, outputs: Dict[str, torch.Tensor], queries: RefQueries) -> Dict[str, torch.Tensor]:
         """``{'box_l1', 'box_giou', ('box_pointer',) 'box'}``: unweighted terms and their weighted sum."""

@@ -20,7 +20,7 @@ from llmvision.registry import MODELS
 from .box_decoder import RefQueryDecoderBase
 from .box_loss import gather_matched
 from .keypoint_loss import keypoint_loss_terms
-from .pointer_anchor import anchored, cell_centres
+from .pointer_anchor import anchored
 from .ref_queries import RefQueries
 
 
@@ -56,7 +56,8 @@ class RefKeypointDecoder(RefQueryDecoderBase):
 
     def forward(self, queries: RefQueries, maps: List[torch.Tensor]) -> Dict[str, torch.Tensor]:
         """Returns ``boxes [layers, B_u, Q, 4]``, ``keypoints [layers, B_u, Q, K, 2]``,
-        ``visibility [layers, B_u, Q, K]`` (logits)."""
+        ``visibility [layers, B_u, Q, K]`` (logits), with ``anchor='pointer'`` also the box queries'
+        :meth:`pointer_outputs`."""
         b, q, _ = queries.states.shape
         self._check(q)
         k1 = 1 + self.num_keypoints
@@ -67,15 +68,13 @@ class RefKeypointDecoder(RefQueryDecoderBase):
         hidden = self.decoder(content.flatten(1, 2), pos.flatten(1, 2), memory, memory_pos, pad.flatten(1, 2))
         hidden = hidden.unflatten(2, (q, k1))  # [layers, B, Q, 1 + K, D]
         # the box query's pointer anchors the box and the keypoints (offsets from the same cell)
-        anchors, cells, logits = self.anchors(content[:, :, 0] + pos[:, :, 0], memory, memory_pos, shapes, queries)
-        out = {}
-        if anchors is None:
-            boxes, kpts = self.boxes(hidden[:, :, :, 0], None), self.kpt_head(hidden[:, :, :, 1:]).sigmoid()
+        pointer = self.pointer_outputs(content[:, :, 0] + pos[:, :, 0], memory, memory_pos, shapes, queries)
+        if pointer:
+            kpts = anchored(self.kpt_head(hidden[:, :, :, 1:] + pointer['cell_features'][:, :, None]),
+                            pointer['anchors'][:, :, None])
         else:
-            boxes = self.boxes(hidden[:, :, :, 0], anchors, cells)
-            kpts = anchored(self.kpt_head(hidden[:, :, :, 1:] + cells[:, :, None]), anchors[:, :, None])
-            out.update(pointer_logits=logits, cell_centres=cell_centres(shapes, memory.device))
-        return {**out, 'boxes': boxes, 'keypoints': kpts,
+            kpts = self.kpt_head(hidden[:, :, :, 1:]).sigmoid()
+        return {**pointer, 'boxes': self.boxes(hidden[:, :, :, 0], pointer), 'keypoints': kpts,
                 'visibility': self.vis_head(hidden[:, :, :, 1:]).squeeze(-1)}
 
     def loss(self, outputs: Dict[str, torch.Tensor], queries: RefQueries) -> Dict[str, torch.Tensor]:

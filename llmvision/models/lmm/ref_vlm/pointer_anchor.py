@@ -18,7 +18,7 @@ cell with a one-head pointer attention, as a CenterNet heat map conditioned on t
   of the correct picks with the picked cell's feature alone, 66% with every level's: RESULTS.md).
 """
 import math
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional
 
 import torch
 from torch import nn
@@ -74,10 +74,11 @@ def cells_at(points: torch.Tensor, shapes: List[tuple]) -> torch.Tensor:
 class PointerAnchor(nn.Module):
     """One-head pointer attention of ``query [B, N, D]`` over ``memory + pos [B, L, D]``.
 
-    ``forward`` -> ``(anchors [B, N, 2], cell_features [B, N, D], logits [B, N, L])``: logits = q . k /
-    sqrt(D) (float32); the picked cell (module docstring; ``targets [B, N, 4]`` restricts the pick to the
-    cells inside them) gives the anchor = its centre; ``cell_features`` = the projected concatenation of the
-    features of the cells containing the anchor on each of the ``num_levels`` levels (``shapes``)."""
+    ``forward`` -> ``{'anchors' [B, N, 2], 'cell_features' [B, N, D], 'pointer_logits' [B, N, L],
+    'cell_centres' [L, 2]}``: logits = q . k / sqrt(D) (float32); the picked cell (module docstring;
+    ``targets [B, N, 4]`` restricts the pick to the cells inside them) gives the anchor = its centre;
+    ``cell_features`` = the projected concatenation of the features of the cells containing the anchor on each of
+    the ``num_levels`` levels (``shapes``); ``cell_centres`` = :func:`cell_centres` of ``shapes``."""
 
     def __init__(self, embed_dims: int, num_levels: int = 1):
         super().__init__()
@@ -88,7 +89,7 @@ class PointerAnchor(nn.Module):
         self.scale = 1.0 / math.sqrt(embed_dims)
 
     def forward(self, query: torch.Tensor, memory: torch.Tensor, memory_pos: torch.Tensor, shapes: List[tuple],
-                targets: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                targets: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
         if len(shapes) != self.num_levels:
             raise ValueError(f'PointerAnchor: {len(shapes)} memory levels for num_levels={self.num_levels}')
         centres = cell_centres(shapes, memory.device)
@@ -100,7 +101,8 @@ class PointerAnchor(nn.Module):
         anchors = centres[score.argmax(-1)]  # [B, N, 2]
         idx = cells_at(anchors, shapes).flatten(1)  # [B, N * num_levels]
         feats = torch.gather(keyed, 1, idx[..., None].expand(-1, -1, keyed.shape[-1]))
-        return anchors.to(query.dtype), self.cell_proj(feats.reshape(*anchors.shape[:2], -1)), logits
+        return {'anchors': anchors.to(query.dtype), 'pointer_logits': logits, 'cell_centres': centres,
+                'cell_features': self.cell_proj(feats.reshape(*anchors.shape[:2], -1))}
 
 
 def pointer_loss(logits: torch.Tensor, boxes: torch.Tensor, valid: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
